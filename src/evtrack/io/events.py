@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from evtrack.errors import FormatError
+
 EVENT_DTYPE = np.dtype([("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "i1")])
 
 
@@ -36,3 +38,42 @@ def make_events(t, x, y, p) -> np.ndarray:
     ev["y"] = y
     ev["p"] = p
     return ev
+
+
+def as_events(arr: np.ndarray, *, source: str = "events", time_scale: float | int = 1) -> np.ndarray:
+    """Convert any structured array with fields ``t, x, y, p`` (any dtype, any order) to EVENT_DTYPE.
+
+    ``t`` is multiplied by ``time_scale`` to get microseconds (e.g. ``1e6`` for float seconds) and
+    rounded; polarity may be {0, 1}, {-1, 1} or bool (anything > 0 is ON). ``source`` names the
+    file or argument in error messages. Raises FormatError (a ValueError) for missing fields or impossible values.
+    """
+    arr = np.asarray(arr)
+    if arr.dtype == EVENT_DTYPE and time_scale == 1:
+        return arr
+    names = arr.dtype.names or ()
+    missing = [f for f in ("t", "x", "y", "p") if f not in names]
+    if missing:
+        raise FormatError(
+            f"{source}: event array has fields {list(names)}, missing {missing} (expected t, x, y, p)"
+        )
+    out = np.empty(arr.shape[0], dtype=EVENT_DTYPE)
+    t = arr["t"]
+    if time_scale != 1 or t.dtype.kind == "f":
+        t = np.rint(t.astype(np.float64) * time_scale)
+    out["t"] = t
+    for name in ("x", "y"):
+        col = arr[name]
+        if col.dtype.kind == "f" and len(col) and not np.array_equal(col, np.floor(col)):
+            i = int(np.flatnonzero(col != np.floor(col))[0])
+            raise FormatError(f"{source}: field {name!r} of event {i} is {col[i]}, expected an integer pixel index")
+        if len(col) and (col.min() < -32768 or col.max() > 32767):
+            raise FormatError(f"{source}: field {name!r} has values outside int16 ({col.min()}..{col.max()})")
+        out[name] = col
+    p = arr["p"]
+    if p.dtype.kind != "b" and len(p):
+        bad = (p != 0) & (p != 1) & (p != -1)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise FormatError(f"{source}: polarity of event {i} is {p[i]}, expected 0/1, -1/1 or bool")
+    out["p"] = p > 0
+    return out

@@ -1,0 +1,88 @@
+"""``evtrack evaluate``: score an existing results folder with the official OPE protocol."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "evaluate",
+        help="score a folder of <seq>.txt tracker results (AUC / PR / NPR, official protocol)",
+        description="Score RESULTS_DIR (one x,y,w,h line per frame in <seq>.txt) against the annotations "
+        "of a dataset, exactly as the official MATLAB kits do.",
+    )
+    p.add_argument("results_dir", metavar="RESULTS_DIR", help="folder of <seq>.txt result files")
+    p.add_argument("--dataset", default="fe108", help="dataset layout (fe108, visevent, felt, coesot, eventvot, synthetic)")
+    p.add_argument("--root", required=True, help="dataset root (FE108 also accepts the official kit's annos/ layout)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--compare", nargs="+", default=[], metavar="DIR", help="more results folders to rank alongside")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.add_argument("--per-sequence", action="store_true", help="include every sequence's scores")
+    p.add_argument("--plot", metavar="PNG", help="write success/precision plots of all compared results")
+    p.set_defaults(func=run)
+
+
+def _label(path, taken: set[str]) -> str:
+    from pathlib import Path
+
+    label = Path(path).resolve().name or str(path)
+    base, k = label, 2
+    while label in taken:
+        label, k = f"{base}#{k}", k + 1
+    taken.add(label)
+    return label
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from evtrack.datasets import load_dataset
+    from evtrack.metrics.report import (
+        format_attribute_table,
+        format_table,
+        load_results_dir,
+        score_sequences,
+        summary_json,
+    )
+
+    sequences = load_dataset(args.dataset, args.root, args.split)
+    names = [s.name for s in sequences]
+    taken: set[str] = set()
+    dirs = [args.results_dir, *args.compare]
+    scores = {}
+    for d in dirs:
+        scores[_label(d, taken)] = score_sequences(sequences, load_results_dir(d, names), results_dir=d)
+    main_label = next(iter(scores))
+    main = scores[main_label]
+
+    if args.plot:
+        from evtrack.metrics.plots import plot_success_precision
+
+        plot_success_precision(scores, args.plot, title=args.dataset)
+
+    if args.json:
+        out = summary_json(main, sequences, per_sequence=args.per_sequence)
+        out["dataset"] = args.dataset
+        out["results_dir"] = str(args.results_dir)
+        if args.compare:
+            out["compare"] = {k: v.summary() for k, v in scores.items() if k != main_label}
+        if args.plot:
+            out["plot"] = str(args.plot)
+        print(json.dumps(out, indent=None))
+        return 0
+
+    print(f"{args.dataset} {args.split}: {len(sequences)} sequences, {sum(len(s) for s in sequences)} frames")
+    print(format_table(scores))
+    data = summary_json(main, sequences, per_sequence=args.per_sequence)
+    if data.get("attributes"):
+        print(f"\nper attribute ({main_label}):")
+        print(format_attribute_table(data["attributes"]))
+    if args.per_sequence:
+        print(f"\nper sequence ({main_label}):")
+        width = max(len(n) for n in names)
+        for n, r in data["per_sequence"].items():
+            print(f"{n:<{width}}  {r['auc']:6.2f}  {r['pr']:6.2f}  {r['npr']:6.2f}")
+    if args.plot:
+        print(f"\nplots: {args.plot}")
+    return 0

@@ -1,0 +1,35 @@
+"""Dataset adapters: every layout becomes a list of :class:`Sequence` (events, boxes, absent
+flags, box timestamps). ``load_dataset(name, root, split)`` is the one entry point."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from evtrack.datasets.sequence import Sequence
+from evtrack.errors import UserError
+
+# name -> module with ``load(root, split)``; imported on demand.
+DATASETS = {
+    "fe108": "evtrack.datasets.fe108",
+    "visevent": "evtrack.datasets.visevent",
+    "felt": "evtrack.datasets.felt",
+    "coesot": "evtrack.datasets.coesot",
+    "eventvot": "evtrack.datasets.eventvot",
+    "synthetic": "evtrack.datasets.synthetic",
+}
+
+
+def list_datasets() -> list[str]:
+    return list(DATASETS)
+
+
+def load_dataset(name: str, root: str | Path, split: str = "test") -> list[Sequence]:
+    """All sequences of one split of a dataset, in the dataset's listed order."""
+    key = name.lower()
+    if key not in DATASETS:
+        raise UserError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+    return importlib.import_module(DATASETS[key]).load(root, split)
+
+
+__all__ = ["DATASETS", "Sequence", "list_datasets", "load_dataset"]

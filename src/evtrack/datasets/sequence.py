@@ -1,0 +1,102 @@
+"""One annotated recording: where its events are, its boxes, and when each box was taken."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evtrack.errors import FormatError, UserError
+
+
+@dataclass
+class Sequence:
+    """An annotated event recording, as every dataset adapter yields it.
+
+    Boxes are ``x, y, w, h`` in sensor pixels, one per annotated frame. ``frame_timestamps_us``
+    holds the time (microseconds, the recording's clock) each box belongs to; adapters whose
+    timestamps live inside the event file (FE108's APS frame stream) leave it None and
+    :meth:`frame_times_us` reads it from the recording on first use.
+    """
+
+    name: str
+    events_path: Path | None  # None when only annotations are available (evaluation only)
+    boxes: np.ndarray  # (N, 4) float64
+    absent: np.ndarray  # (N,) bool, True = target not visible in that frame
+    frame_timestamps_us: np.ndarray | None = None  # (N,) int64
+    sensor_size: tuple[int, int] | None = None  # (height, width); None = ask the reader
+    attributes: dict[str, bool] = field(default_factory=dict)
+    dataset: str = ""
+    frame_offset: int = 0  # index of the first annotated frame in the recording's frame stream
+
+    def __post_init__(self) -> None:
+        self.boxes = np.asarray(self.boxes, dtype=np.float64)
+        if self.boxes.ndim != 2 or self.boxes.shape[1] != 4:
+            raise FormatError(f"sequence {self.name!r}: boxes must be (N, 4), found shape {self.boxes.shape}")
+        n = self.boxes.shape[0]
+        self.absent = np.asarray(self.absent, dtype=bool)
+        if self.absent.shape != (n,):
+            raise FormatError(
+                f"sequence {self.name!r}: found {self.absent.shape[0] if self.absent.ndim else 0} absent flags, "
+                f"expected {n} (one per box)"
+            )
+        if self.frame_timestamps_us is not None:
+            self.frame_timestamps_us = self._check_times(np.asarray(self.frame_timestamps_us), "frame timestamps")
+        if self.events_path is not None:
+            self.events_path = Path(self.events_path)
+
+    def __len__(self) -> int:
+        return int(self.boxes.shape[0])
+
+    @property
+    def init_box(self) -> np.ndarray:
+        return self.boxes[0].copy()
+
+    def open(self, **options: Any):
+        """Open the event recording (an ``evtrack.io`` EventReader, a context manager)."""
+        if self.events_path is None:
+            raise UserError(
+                f"sequence {self.name!r} ({self.dataset}) has annotations only, no event file: "
+                "it can be evaluated but not tracked"
+            )
+        from evtrack.io import open_events
+
+        if self.sensor_size is not None:
+            options.setdefault("sensor_size", self.sensor_size)
+        return open_events(self.events_path, **options)
+
+    def frame_times_us(self, reader: Any = None) -> np.ndarray:
+        """The ``(N,)`` int64 time of every box, reading the recording's frame stream if needed."""
+        if self.frame_timestamps_us is not None:
+            return self.frame_timestamps_us
+        if reader is None:
+            with self.open() as r:
+                return self.frame_times_us(r)
+        stream = reader.info.frame_timestamps_us
+        if stream is None:
+            raise FormatError(
+                f"{self.events_path}: no frame stream to time the {len(self)} boxes of {self.name!r}; "
+                "expected APS frames in the recording or a frame_timestamps.txt beside it"
+            )
+        stream = np.asarray(stream, dtype=np.int64)
+        times = stream[self.frame_offset : self.frame_offset + len(self)]
+        if times.shape[0] != len(self):
+            raise FormatError(
+                f"{self.events_path}: frame stream has {stream.shape[0]} frames, expected at least "
+                f"{self.frame_offset + len(self)} (offset {self.frame_offset} + {len(self)} boxes of {self.name!r})"
+            )
+        self.frame_timestamps_us = self._check_times(times, "frame stream timestamps")
+        return self.frame_timestamps_us
+
+    def _check_times(self, times: np.ndarray, what: str) -> np.ndarray:
+        if times.shape != (len(self),):
+            raise FormatError(f"sequence {self.name!r}: found {times.shape[0]} {what}, expected {len(self)} (one per box)")
+        times = times.astype(np.int64)
+        if times.size > 1 and np.any(np.diff(times) <= 0):
+            i = int(np.argmax(np.diff(times) <= 0))
+            raise FormatError(
+                f"sequence {self.name!r}: {what} must increase, found {times[i]} then {times[i + 1]} at frames {i}, {i + 1}"
+            )
+        return times

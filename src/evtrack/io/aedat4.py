@@ -1,0 +1,296 @@
+"""AEDAT4 (iniVation DV) through dv-processing: events, stream list and APS frame timestamps.
+
+Reading converts each packet with ``EventStore.numpy()`` (bulk, no per-event Python). dv-processing
+refuses truncated or corrupt files ("FileDataTable set but not present"); we report that as a
+FormatError rather than guess a valid prefix.
+
+Writing: dv-processing 2.0.4 has no numpy-to-EventStore path, so events go through
+``EventStore.push_back``. Passing one tuple per event is about 2.5x faster than the four-argument
+overload (measured ~1.8 M vs ~0.7 M events/s), so that is what we use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from evtrack.errors import FormatError, UserError
+from evtrack.io import atomic
+from evtrack.io.events import EVENT_DTYPE, as_events
+from evtrack.io.reader import EventReader, RecordingInfo
+
+_WRITE_PACKET = 1 << 16  # events per EventStore handed to the dv writer
+
+
+def _dv():
+    import dv_processing
+
+    return dv_processing
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+class AEDAT4Reader(EventReader):
+    """Reads the ``events`` stream of an AEDAT4 file packet by packet."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        sensor_size: tuple[int, int] | None = None,
+        stream: str = "events",
+        frame_stream: str = "frames",
+        **options,
+    ) -> None:
+        super().__init__(path, **options)
+        self._stream = stream
+        rec = self._open()
+        names = tuple(rec.getStreamNames())
+        if not rec.isEventStreamAvailable(stream):
+            raise FormatError(f"{self.path}: no event stream named {stream!r} (streams: {list(names)})")
+        if sensor_size is None:
+            res = rec.getEventResolution(stream)
+            if res is not None:
+                sensor_size = (int(res[1]), int(res[0]))  # dv gives (width, height)
+        t_start, t_end = self._event_time_range(rec)
+        frames = None
+        if rec.isFrameStreamAvailable(frame_stream):
+            frames = self._frame_times(rec, frame_stream)
+        streams = []
+        for name in names:
+            if rec.isStreamOfEventType(name):
+                streams.append("events" if name == stream else name)
+            elif rec.isStreamOfFrameType(name):
+                streams.append("frames" if name == frame_stream else name)
+            elif rec.isStreamOfImuType(name):
+                streams.append("imu")
+            elif rec.isStreamOfTriggerType(name):
+                streams.append("triggers")
+            else:
+                streams.append(name)
+        self._info = RecordingInfo(
+            path=self.path,
+            format="aedat4",
+            sensor_size=sensor_size,
+            n_events=None,
+            t_start_us=None if t_start is None else int(t_start),
+            t_end_us=None if t_end is None else int(t_end),
+            streams=tuple(streams),
+            frame_timestamps_us=frames,
+            metadata={"camera": rec.getCameraName(), "stream_names": list(names)},
+        )
+
+    def _event_time_range(self, rec) -> tuple[int | None, int | None]:
+        """First and last event timestamps without decoding the whole file.
+
+        ``getTimeRange()`` spans every stream (frames, IMU ...), so we only use it as a bound:
+        the first event comes from the first packet, the last from a backwards search of
+        doubling width ending at the overall end time.
+        """
+        try:
+            lo, hi = (int(v) for v in rec.getTimeRange())
+            first = None
+            while first is None:
+                batch = rec.getNextEventBatch(self._stream)
+                if batch is None:
+                    return None, None  # no events at all
+                if batch.size():
+                    first = int(batch.getLowestTime())
+            width = 100_000
+            while True:
+                start = max(first, hi - width)
+                store = rec.getEventsTimeRange(start, hi + 1, self._stream)
+                if store is not None and store.size():
+                    return first, int(store.getHighestTime())
+                if start == first:
+                    return first, first
+                width *= 4
+        except RuntimeError as exc:
+            raise FormatError(f"{self.path}: cannot read the event stream ({_first_line(exc)})") from exc
+
+    def _open(self):
+        dv = _dv()
+        try:
+            return dv.io.MonoCameraRecording(str(self.path))
+        except RuntimeError as exc:
+            raise FormatError(
+                f"{self.path}: cannot open as AEDAT4 ({_first_line(exc)}); the file is truncated or corrupt"
+            ) from exc
+
+    def _frame_times(self, rec, frame_stream: str) -> np.ndarray:
+        times = []
+        try:
+            while True:
+                frame = rec.getNextFrame(frame_stream)
+                if frame is None:
+                    break
+                times.append(int(frame.timestamp))
+        except RuntimeError as exc:
+            raise FormatError(
+                f"{self.path}: frame stream {frame_stream!r} unreadable after {len(times)} frames "
+                f"({_first_line(exc)})"
+            ) from exc
+        return np.asarray(times, dtype=np.int64)
+
+    def _read_chunks(self, start_us: int | None) -> Iterator[np.ndarray]:
+        rec = self._open()
+        pending: list[np.ndarray] = []
+        n_pending = 0
+        n_read = 0
+        while True:
+            try:
+                batch = rec.getNextEventBatch(self._stream)
+            except RuntimeError as exc:
+                raise FormatError(
+                    f"{self.path}: event stream unreadable after {n_read} events ({_first_line(exc)})"
+                ) from exc
+            if batch is None:
+                break
+            if start_us is not None and batch.size() and batch.getHighestTime() < start_us:
+                n_read += batch.size()
+                continue  # sequential skip: AEDAT4 packets must be decompressed to be passed over
+            raw = batch.numpy()
+            ev = np.empty(len(raw), dtype=EVENT_DTYPE)
+            ev["t"] = raw["timestamp"]
+            ev["x"] = raw["x"]
+            ev["y"] = raw["y"]
+            ev["p"] = raw["polarity"]
+            n_read += len(ev)
+            pending.append(ev)
+            n_pending += len(ev)
+            if n_pending >= self.chunk_events:
+                yield np.concatenate(pending)
+                pending, n_pending = [], 0
+        if pending:
+            yield np.concatenate(pending)
+
+
+class AEDAT4EventWriter:
+    """Streaming AEDAT4 writer (LZ4), optionally with a frame stream of blank frames.
+
+    The blank frames exist only to carry ``frame_timestamps_us`` (the APS frame times that ground
+    truth is aligned to, as in FE108); they are black images of the sensor size, which LZ4
+    compresses to almost nothing.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        sensor_size: tuple[int, int],
+        frame_timestamps_us: np.ndarray | None = None,
+        camera_name: str = "evtrack",
+    ) -> None:
+        if sensor_size is None or len(sensor_size) != 2 or min(int(v) for v in sensor_size) <= 0:
+            raise UserError(f"sensor_size must be (height, width) with positive values, got {sensor_size!r}")
+        self.path = Path(path)
+        if self.path.suffix.lower() != ".aedat4":
+            raise UserError(f"{self.path}: AEDAT4 output must end in .aedat4")
+        self.sensor_size = (int(sensor_size[0]), int(sensor_size[1]))
+        from evtrack.io.hdf5 import _check_frame_times
+
+        self._frames = None if frame_timestamps_us is None else _check_frame_times(frame_timestamps_us, self.path)
+        self._next_frame = 0
+        dv = _dv()
+        h, w = self.sensor_size
+        config = dv.io.MonoCameraWriter.Config(camera_name, dv.CompressionType.LZ4)
+        config.addEventStream((w, h))
+        if self._frames is not None:
+            config.addFrameStream((w, h))
+            self._blank = np.zeros((h, w), dtype=np.uint8)
+        self._tmp = atomic.temp_path_for(self.path)
+        self._writer = dv.io.MonoCameraWriter(str(self._tmp), config)
+        self._n = 0
+        self._last_t: int | None = None
+        self._closed = False
+
+    def __enter__(self) -> AEDAT4EventWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    @property
+    def n_events(self) -> int:
+        return self._n
+
+    def _write_frames_until(self, t_us: int | None) -> None:
+        if self._frames is None:
+            return
+        dv = _dv()
+        stop = len(self._frames) if t_us is None else int(np.searchsorted(self._frames, t_us, side="right"))
+        for i in range(self._next_frame, stop):
+            self._writer.writeFrame(dv.Frame(int(self._frames[i]), self._blank))
+        self._next_frame = max(self._next_frame, stop)
+
+    def write(self, events: np.ndarray) -> None:
+        """Append time-sorted events (any structured array with t, x, y, p in microseconds)."""
+        if self._closed:
+            raise ValueError(f"{self.path}: writer is already closed")
+        ev = as_events(events, source=f"events written to {self.path}")
+        if len(ev) == 0:
+            return
+        t = ev["t"]
+        if (self._last_t is not None and t[0] < self._last_t) or np.any(t[1:] < t[:-1]):
+            raise UserError(f"{self.path}: events must be written in time order (around event {self._n})")
+        h, w = self.sensor_size
+        bad = (ev["x"] < 0) | (ev["x"] >= w) | (ev["y"] < 0) | (ev["y"] >= h)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise UserError(
+                f"{self.path}: event {self._n + i} at (x={int(ev['x'][i])}, y={int(ev['y'][i])}) is outside "
+                f"the {w}x{h} sensor"
+            )
+        dv = _dv()
+        self._write_frames_until(int(t[-1]))
+        for s in range(0, len(ev), _WRITE_PACKET):
+            part = ev[s : s + _WRITE_PACKET]
+            store = dv.EventStore()
+            push = store.push_back
+            for item in zip(
+                part["t"].tolist(), part["x"].tolist(), part["y"].tolist(), (part["p"] > 0).tolist(), strict=True
+            ):
+                push(item)
+            self._writer.writeEvents(store)
+        self._n += len(ev)
+        self._last_t = int(t[-1])
+
+    def close(self) -> None:
+        """Write remaining frames, flush, and move the file to its final name."""
+        if self._closed:
+            return
+        try:
+            self._write_frames_until(None)
+            del self._writer  # dv finalises the file (data table) in the destructor
+            atomic.commit(self._tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        self._closed = True
+
+    def abort(self) -> None:
+        self._closed = True
+        if hasattr(self, "_writer"):
+            del self._writer
+        atomic.discard(self._tmp)
+
+
+def write_aedat4(
+    path: str | Path,
+    events: np.ndarray,
+    *,
+    sensor_size: tuple[int, int],
+    frame_timestamps_us: np.ndarray | None = None,
+) -> Path:
+    """Write events (and optional APS frame times as blank frames) to an AEDAT4 file, atomically."""
+    with AEDAT4EventWriter(path, sensor_size=sensor_size, frame_timestamps_us=frame_timestamps_us) as writer:
+        for s in range(0, len(events), 1 << 20):
+            writer.write(events[s : s + (1 << 20)])
+    return Path(path)

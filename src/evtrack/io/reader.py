@@ -1,0 +1,313 @@
+"""The format-independent half of every event reader.
+
+Each format only implements ``_read_chunks(start_us)``: bounded-size packets of canonical events
+in file order. Everything else (validation, time windows, ground-truth slices, fixed-count packets,
+``read_all``) is written once here on top of it, so a 1 GB recording never has to be in memory at
+once: at most one window plus one chunk is held.
+
+Validation policy (applied to every chunk, for every format):
+
+- timestamps that go backwards raise :class:`~evtrack.errors.FormatError` naming the file, the
+  event index and both timestamps: windows over an unsorted stream would be silently wrong;
+- events whose ``x``/``y`` fall outside the declared sensor are *dropped* and counted
+  (``reader.n_dropped``); one :class:`EventRepairWarning` with the total is issued when the
+  iteration ends. Pass ``on_out_of_bounds="error"`` to get a FormatError instead.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from evtrack.errors import FormatError, UserError
+from evtrack.io.events import EVENT_DTYPE, empty_events
+
+#: Default number of events per chunk: 16 MiB of canonical events, small enough to stay bounded,
+#: large enough that per-chunk Python overhead is negligible.
+DEFAULT_CHUNK_EVENTS = 1 << 20
+
+
+class EventRepairWarning(UserWarning):
+    """Events were dropped or a file was read only up to its valid prefix."""
+
+
+@dataclass(frozen=True)
+class RecordingInfo:
+    """What is known about a recording without decoding all of it.
+
+    ``t_start_us``/``t_end_us`` are the first and last event timestamps (both inclusive) or None
+    when the format does not store them; ``n_events`` is None when unknown without a full scan.
+    """
+
+    path: Path
+    format: str  # e.g. "hdf5", "dsec-hdf5", "aedat4", "evt2", "evt3", "dat", "text", "npy", "npz"
+    sensor_size: tuple[int, int] | None  # (height, width)
+    n_events: int | None = None
+    t_start_us: int | None = None
+    t_end_us: int | None = None
+    streams: tuple[str, ...] = ("events",)
+    frame_timestamps_us: np.ndarray | None = field(default=None, repr=False)
+    metadata: dict = field(default_factory=dict, repr=False)  # format-specific extras (header lines ...)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Events in the half-open time interval ``[t0_us, t1_us)``."""
+
+    t0_us: int
+    t1_us: int
+    events: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+
+class EventReader:
+    """Base class: a context-managed, re-iterable source of canonical event chunks.
+
+    Subclasses set ``self._info`` in ``__init__`` and implement :meth:`_read_chunks`.
+    Every public iterator starts again from the beginning of the file (or from a seek point).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        chunk_events: int = DEFAULT_CHUNK_EVENTS,
+        on_out_of_bounds: str = "drop",
+    ) -> None:
+        if on_out_of_bounds not in ("drop", "error"):
+            raise UserError(f"on_out_of_bounds must be 'drop' or 'error', got {on_out_of_bounds!r}")
+        if int(chunk_events) <= 0:
+            raise UserError(f"chunk_events must be positive, got {chunk_events}")
+        self.path = Path(path)
+        self.chunk_events = int(chunk_events)
+        self.on_out_of_bounds = on_out_of_bounds
+        self.n_dropped = 0  # events dropped by the last completed iteration (out of sensor)
+        self._info: RecordingInfo | None = None
+
+    # ---------------------------------------------------------------- subclass interface
+    def _read_chunks(self, start_us: int | None) -> Iterator[np.ndarray]:
+        """Yield canonical event arrays in file order.
+
+        ``start_us`` is a hint: a reader that can seek may skip events with ``t < start_us``
+        (it must not skip any event at or after it); others simply start at the beginning.
+        """
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release file handles (subclasses override when they keep any open)."""
+
+    # ---------------------------------------------------------------- public API
+    @property
+    def info(self) -> RecordingInfo:
+        assert self._info is not None, "reader subclass did not set _info"
+        return self._info
+
+    def __enter__(self) -> EventReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"
+
+    def chunks(self, start_us: int | None = None) -> Iterator[np.ndarray]:
+        """Validated packets of at most about ``chunk_events`` events, in file order."""
+        return self._validated(self._read_chunks(start_us))
+
+    def read_all(self) -> np.ndarray:
+        """Every event of the recording in one array (only for recordings that fit in memory)."""
+        parts = list(self.chunks())
+        return np.concatenate(parts) if parts else empty_events(0)
+
+    def windows(
+        self, window_us: int, t_start_us: int | None = None, t_end_us: int | None = None
+    ) -> Iterator[Window]:
+        """Consecutive half-open windows ``[t0, t0 + window_us)``, empty ones included.
+
+        The grid starts at ``t_start_us`` (default: the first event). Without ``t_end_us`` it runs
+        until the window holding the last event; with it, windows stop at ``t_end_us`` and the
+        last one is cut short there.
+        """
+        window_us = int(window_us)
+        if window_us <= 0:
+            raise UserError(f"window_us must be positive, got {window_us}")
+        if t_start_us is not None and t_end_us is not None and t_end_us < t_start_us:
+            raise UserError(f"t_end_us ({t_end_us}) is before t_start_us ({t_start_us})")
+        cursor = _Cursor(self.chunks(t_start_us))
+        try:
+            if t_start_us is None:
+                first = cursor.peek_time()
+                if first is None:
+                    return
+                t_start_us = first
+            t0 = int(t_start_us)
+            cursor.skip_before(t0)
+            while True:
+                if t_end_us is not None:
+                    if t0 >= t_end_us:
+                        return
+                    t1 = min(t0 + window_us, int(t_end_us))
+                else:
+                    if cursor.exhausted():
+                        return
+                    t1 = t0 + window_us
+                yield Window(t0, t1, cursor.take_before(t1))
+                t0 = t1
+        finally:
+            cursor.close()
+
+    def slices(self, edges_us: Iterable[int]) -> Iterator[np.ndarray]:
+        """Events in ``[edges[i], edges[i + 1])``: one array per interval, empty ones included."""
+        edges = np.asarray(list(edges_us) if not isinstance(edges_us, np.ndarray) else edges_us)
+        if edges.ndim != 1:
+            raise UserError(f"edges_us must be one-dimensional, got shape {edges.shape}")
+        if len(edges) < 2:
+            return
+        edges = edges.astype(np.int64)
+        bad = np.flatnonzero(np.diff(edges) < 0)
+        if len(bad):
+            i = int(bad[0])
+            raise UserError(
+                f"edges_us must be non-decreasing: edges[{i + 1}] = {edges[i + 1]} < edges[{i}] = {edges[i]}"
+            )
+        cursor = _Cursor(self.chunks(int(edges[0])))
+        try:
+            cursor.skip_before(int(edges[0]))
+            for t1 in edges[1:]:
+                yield cursor.take_before(int(t1))
+        finally:
+            cursor.close()
+
+    def counts(self, n_events: int) -> Iterator[np.ndarray]:
+        """Packets of exactly ``n_events`` events in file order (the last one may be shorter)."""
+        n_events = int(n_events)
+        if n_events <= 0:
+            raise UserError(f"n_events must be positive, got {n_events}")
+        pending: list[np.ndarray] = []
+        n_pending = 0
+        for chunk in self.chunks():
+            pos = 0
+            while pos < len(chunk):
+                take = min(n_events - n_pending, len(chunk) - pos)
+                pending.append(chunk[pos : pos + take])
+                n_pending += take
+                pos += take
+                if n_pending == n_events:
+                    yield pending[0].copy() if len(pending) == 1 else np.concatenate(pending)
+                    pending, n_pending = [], 0
+        if n_pending:
+            yield np.concatenate(pending)
+
+    # ---------------------------------------------------------------- validation
+    def _validated(self, raw: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        size = self.info.sensor_size
+        prev_t: int | None = None
+        offset = 0  # index (in file order, before dropping) of the chunk's first event
+        dropped = 0
+        try:
+            for chunk in raw:
+                if len(chunk) == 0:
+                    continue
+                if chunk.dtype != EVENT_DTYPE:
+                    raise TypeError(f"{type(self).__name__} yielded dtype {chunk.dtype}, not EVENT_DTYPE")
+                t = chunk["t"]
+                if prev_t is not None and t[0] < prev_t:
+                    raise FormatError(
+                        f"{self.path}: timestamps go backwards at event {offset}: "
+                        f"t = {int(t[0])} us after t = {prev_t} us (expected non-decreasing)"
+                    )
+                back = np.flatnonzero(t[1:] < t[:-1])
+                if len(back):
+                    i = int(back[0])
+                    raise FormatError(
+                        f"{self.path}: timestamps go backwards at event {offset + i + 1}: "
+                        f"t = {int(t[i + 1])} us after t = {int(t[i])} us (expected non-decreasing)"
+                    )
+                prev_t = int(t[-1])
+                if size is not None:
+                    h, w = size
+                    x, y = chunk["x"], chunk["y"]
+                    bad = (x < 0) | (x >= w) | (y < 0) | (y >= h)
+                    if bad.any():
+                        first = int(np.argmax(bad))
+                        if self.on_out_of_bounds == "error":
+                            raise FormatError(
+                                f"{self.path}: event {offset + first} at (x={int(x[first])}, y={int(y[first])}) "
+                                f"is outside the declared {w}x{h} sensor (expected 0 <= x < {w}, 0 <= y < {h})"
+                            )
+                        dropped += int(bad.sum())
+                        chunk = chunk[~bad]
+                offset += len(t)
+                if len(chunk):
+                    yield chunk
+        finally:
+            self.n_dropped = dropped
+            if dropped:
+                h, w = size
+                warnings.warn(
+                    f"{self.path}: dropped {dropped} events with coordinates outside the declared "
+                    f"{w}x{h} sensor (of {offset} read)",
+                    EventRepairWarning,
+                    stacklevel=2,
+                )
+
+
+class _Cursor:
+    """Walks a chunk stream and hands out the events before a given time, holding one chunk."""
+
+    def __init__(self, chunks: Iterator[np.ndarray]) -> None:
+        self._chunks = chunks
+        self._chunk = empty_events(0)
+        self._pos = 0
+        self._done = False
+
+    def _fill(self) -> bool:
+        """Make sure the current chunk has unread events; False at the end of the stream."""
+        while self._pos >= len(self._chunk):
+            if self._done:
+                return False
+            nxt = next(self._chunks, None)
+            if nxt is None:
+                self._done = True
+                return False
+            self._chunk, self._pos = nxt, 0
+        return True
+
+    def exhausted(self) -> bool:
+        return not self._fill()
+
+    def peek_time(self) -> int | None:
+        return int(self._chunk["t"][self._pos]) if self._fill() else None
+
+    def _advance(self, t_us: int, keep: bool) -> np.ndarray:
+        parts = []
+        while self._fill():
+            t = self._chunk["t"]
+            end = self._pos + int(np.searchsorted(t[self._pos :], t_us, side="left"))
+            if keep and end > self._pos:
+                parts.append(self._chunk[self._pos : end])
+            self._pos = end
+            if end < len(t):
+                break
+        if not parts:
+            return empty_events(0)
+        # Copy so a yielded window never pins the whole underlying chunk in memory.
+        return parts[0].copy() if len(parts) == 1 else np.concatenate(parts)
+
+    def take_before(self, t_us: int) -> np.ndarray:
+        return self._advance(t_us, keep=True)
+
+    def skip_before(self, t_us: int) -> None:
+        self._advance(t_us, keep=False)
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()

@@ -1,0 +1,159 @@
+"""Apply TP-Spikformer token pruning to a trained model, without retraining.
+
+``apply_pruning(model, keep, **options)`` swaps ``model.backbone.block_stack`` for a
+:class:`PrunedBlockStack` (or back to the dense stack) and records the settings in
+``model.pruning`` (a plain dict, so checkpoints can store it and ``load_tracker`` re-applies it).
+The same call works in training mode for short fine-tuning: the torch scorer path is used
+automatically when gradients are needed, and gather/scatter are differentiable w.r.t. the blocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import nn
+
+from evtrack.errors import UserError
+from evtrack.pruning.blocks import MODES, PrunedBlockStack
+from evtrack.pruning.schedule import parse_keep
+from evtrack.pruning.scorers import DensityScorer, IRScorer, RandomScorer
+from evtrack.pruning.scores import ScoreOptions
+
+CRITERIA = ("ir", "random", "density")
+
+
+@dataclass(frozen=True)
+class PruningOptions:
+    """Everything that defines a pruned model besides its weights (stored in checkpoints)."""
+
+    keep: tuple[float, ...]  # keep fraction per prunable block
+    mode: str = "reselect"  # "reselect" (official code) or "cumulative" (stopped tokens stay stopped)
+    prune_template: bool = True  # False keeps every template-map token in every block
+    criterion: str = "ir"  # "ir" (information-retaining), "random" or "density" (input event density)
+    spatial: str = "paper"  # IR spatial term: "paper" (1 - cos) or "official" (channel-summed box, -cos)
+    normalize: str = "minmax"  # per-map normalisation of each IR term: "minmax" or "softmax"
+    temporal_weight: float = 1.0  # weight of the IR temporal term
+    include_center: bool = False  # paper spatial term: include the token in its own 3x3 mean
+    compensate: bool = False  # rescale linear attention by N/K through `token_scale`
+    backend: str = "auto"  # IR scorer: "auto", "torch" or "numba"
+    seed: int = 0  # random criterion seed
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["keep"] = list(self.keep)
+        return d
+
+
+def _stack_of(model: nn.Module) -> nn.Module:
+    backbone = getattr(model, "backbone", None)
+    stack = getattr(backbone, "block_stack", None)
+    if stack is None or not hasattr(stack, "blocks"):
+        raise UserError(
+            f"apply_pruning: {type(model).__name__} has no backbone.block_stack with blocks; "
+            "expected the tracker backbone seam described in docs/design.md"
+        )
+    return stack
+
+
+def dense_stack(model: nn.Module) -> nn.Module:
+    """The unpruned block stack of ``model`` (whether or not pruning is applied)."""
+    stack = _stack_of(model)
+    return stack.dense_stack if isinstance(stack, PrunedBlockStack) else stack
+
+
+def prunable_blocks(model: nn.Module) -> list[int]:
+    """Indices of the blocks of the stack that may be pruned."""
+    return [i for i, b in enumerate(dense_stack(model).blocks) if getattr(b, "prunable", True)]
+
+
+def _remove_hooks(model: nn.Module) -> None:
+    for h in getattr(model, "_pruning_hooks", []):
+        h.remove()
+    model._pruning_hooks = []
+
+
+def _capture_frames(scorer: DensityScorer):
+    """Backbone forward pre-hook handing its 5-D input frames (template, then search) to the scorer."""
+
+    def hook(module, args, kwargs):
+        frames = [a for a in list(args) + list(kwargs.values()) if torch.is_tensor(a) and a.dim() == 5]
+        scorer.set_frames(frames)
+
+    return hook
+
+
+def apply_pruning(
+    model: nn.Module,
+    keep: str | float | Sequence[float] | None = "default",
+    **options,
+) -> nn.Module:
+    """Prune ``model`` in place (returns it). keep None / "1.0" / all ones restores the dense stack.
+
+    ``options`` are the fields of :class:`PruningOptions` other than ``keep``.
+    """
+    known = {f.name for f in fields(PruningOptions)} - {"keep"}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise UserError(f"apply_pruning: unknown option(s) {unknown}; expected some of {sorted(known)}")
+    dense = dense_stack(model)
+    prunable = prunable_blocks(model)
+    ratios = parse_keep(keep, max(len(prunable), 1)) if prunable else []
+    _remove_hooks(model)
+    if not prunable or all(r >= 1.0 for r in ratios):
+        model.backbone.block_stack = dense
+        model.pruning = None
+        return model
+    opts = PruningOptions(keep=tuple(ratios), **options)
+    if opts.mode not in MODES:
+        raise UserError(f"apply_pruning: mode is {opts.mode!r}; expected one of {MODES}")
+    if opts.criterion not in CRITERIA:
+        raise UserError(f"apply_pruning: criterion is {opts.criterion!r}; expected one of {CRITERIA}")
+    if opts.spatial not in ("paper", "official") or opts.normalize not in ("minmax", "softmax"):
+        raise UserError(
+            f"apply_pruning: spatial={opts.spatial!r}, normalize={opts.normalize!r}; "
+            "expected spatial in ('paper', 'official') and normalize in ('minmax', 'softmax')"
+        )
+    if opts.criterion == "ir":
+        score_opts = ScoreOptions(opts.spatial, opts.normalize, opts.temporal_weight, opts.include_center)
+        scorer = IRScorer(score_opts, backend=opts.backend)
+    elif opts.criterion == "random":
+        scorer = RandomScorer(opts.seed)
+    else:
+        scorer = DensityScorer()
+        model._pruning_hooks = [
+            model.backbone.register_forward_pre_hook(_capture_frames(scorer), with_kwargs=True)
+        ]
+    per_block = [1.0] * len(dense.blocks)
+    for i, r in zip(prunable, ratios, strict=True):
+        per_block[i] = r
+    template_maps = () if opts.prune_template else ("template",)
+    model.backbone.block_stack = PrunedBlockStack(
+        dense, per_block, scorer, mode=opts.mode, keep_maps=template_maps, compensate=opts.compensate
+    )
+    model.pruning = opts.to_dict()
+    return model
+
+
+def finetune_hook(model: nn.Module, keep: str | float | Sequence[float] | None, **options) -> nn.Module:
+    """Prepare a model for pruned fine-tuning (``evtrack train --resume CKPT --keep ...``).
+
+    Same as :func:`apply_pruning`; the IR scorer runs its torch path and keeps no temporal state in
+    training mode (training batches are independent pairs), and the block weights get gradients
+    through gather/scatter. Call it after loading the weights and before building the optimiser
+    (parameters are unchanged, so the optimiser may also be built first).
+    """
+    return apply_pruning(model, keep, **options)
+
+
+def reset_state(model: nn.Module) -> None:
+    """Clear per-sequence pruning state (scorer memory of the previous frame); call at tracker init."""
+    for m in model.modules():
+        if isinstance(m, PrunedBlockStack):
+            m.reset_state()
+
+
+def pruning_summary(model: nn.Module) -> dict | None:
+    """The settings ``apply_pruning`` recorded on ``model`` (None when dense)."""
+    return getattr(model, "pruning", None)

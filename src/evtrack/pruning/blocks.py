@@ -1,0 +1,122 @@
+"""Block-level early stopping: run each transformer block on its top-K tokens only.
+
+``PrunedBlockStack`` replaces ``model.backbone.block_stack``. For every prunable block it scores the
+block input, gathers the kept tokens (a real smaller tensor, so the block's compute shrinks), runs
+the block on them and scatters the result back; skipped tokens keep their input features, so the
+output has the full token layout and the head is unchanged. The wrapped blocks are the same module
+objects under the same parameter names, so state dicts load either way.
+
+Modes: ``"reselect"`` scores every block afresh (official code); ``"cumulative"`` stops a token for
+good once it is skipped (the paper's early stopping). Non-prunable blocks run dense.
+
+Linear attention without softmax sums over the tokens it attends, so with ``compensate=True`` every
+submodule of the block that has a ``token_scale`` attribute is set to N/K while the block runs on K
+of N tokens (the attention multiplies its (Q K^T) V output by it; see docs/design.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from evtrack.pruning.scores import layout_maps
+from evtrack.pruning.select import gather_tokens, scatter_tokens, select_indices
+
+MODES = ("reselect", "cumulative")
+
+
+class PrunedBlockStack(nn.Module):
+    """Token-pruned drop-in for a block stack with ``blocks`` and ``forward(x, layout)``.
+
+    Args:
+        stack: the dense block stack (its ``blocks`` are reused, not copied).
+        keep: keep fraction per block (len == number of blocks; non-prunable blocks must be 1.0).
+        scorer: callable ``(x, maps, block_index, training) -> scores [B, N]`` with ``reset_state()``.
+        mode: "reselect" or "cumulative".
+        keep_maps: names of maps never pruned (e.g. the template maps).
+        compensate: rescale attention by N/K through ``token_scale`` attributes.
+    """
+
+    def __init__(
+        self,
+        stack: nn.Module,
+        keep: Sequence[float],
+        scorer,
+        *,
+        mode: str = "reselect",
+        keep_maps: Sequence[str] = (),
+        compensate: bool = False,
+    ):
+        super().__init__()
+        blocks = stack.blocks
+        if len(keep) != len(blocks):
+            raise ValueError(f"keep: found {len(keep)} ratios; expected one per block ({len(blocks)})")
+        if mode not in MODES:
+            raise ValueError(f"mode: found {mode!r}; expected one of {MODES}")
+        for i, (blk, r) in enumerate(zip(blocks, keep, strict=True)):
+            if not getattr(blk, "prunable", True) and r < 1.0:
+                raise ValueError(f"keep: block {i} is not prunable but its ratio is {r}; expected 1.0")
+        # Register the inner stack's children under their own names so parameter names do not change.
+        for name, child in stack.named_children():
+            self.add_module(name, child)
+        object.__setattr__(self, "dense_stack", stack)
+        self.keep = [float(r) for r in keep]
+        self.scorer = scorer
+        self.mode = mode
+        self.keep_maps = tuple(keep_maps)
+        self.compensate = compensate
+        self.last_tokens: list[int] = []  # tokens each block processed in the last forward (per sample)
+        self._scaled = [[m for m in blk.modules() if hasattr(m, "token_scale")] for blk in blocks]
+
+    def reset_state(self) -> None:
+        """Forget per-sequence scorer state (call when a tracker is initialised)."""
+        self.scorer.reset_state()
+
+    def _run(self, i: int, blk: nn.Module, x: torch.Tensor, scale: float) -> torch.Tensor:
+        if not (self.compensate and scale != 1.0 and self._scaled[i]):
+            return blk(x)
+        mods = self._scaled[i]
+        old = [m.token_scale for m in mods]
+        for m in mods:
+            m.token_scale = scale
+        try:
+            return blk(x)
+        finally:
+            for m, v in zip(mods, old, strict=True):
+                m.token_scale = v
+
+    def forward(self, x: torch.Tensor, layout) -> torch.Tensor:
+        """x [T, B, N, C] -> [T, B, N, C] with the same token layout."""
+        maps = layout_maps(layout)
+        n = x.shape[2]
+        active: torch.Tensor | None = None  # cumulative mode: tokens not yet stopped
+        tokens: list[int] = []
+        for i, blk in enumerate(self.blocks):
+            prunable = getattr(blk, "prunable", True)
+            if not prunable:
+                # Channel transitions see every token; cumulative stopping restarts after them.
+                x = blk(x)
+                active = None
+                tokens.append(n)
+                continue
+            r = self.keep[i]
+            if r >= 1.0 and active is None:
+                x = blk(x)
+                tokens.append(n)
+                continue
+            scores = self.scorer(x, maps, i, self.training)
+            idx = select_indices(scores, maps, r, keep_maps=self.keep_maps, active=active)
+            k = idx.shape[1]
+            tokens.append(k)
+            if k == n:
+                x = blk(x)
+                continue
+            y = self._run(i, blk, gather_tokens(x, idx), n / k)
+            x = scatter_tokens(x, idx, y)
+            if self.mode == "cumulative":
+                active = torch.zeros(x.shape[1], n, dtype=torch.bool, device=x.device)
+                active.scatter_(1, idx, True)
+        self.last_tokens = tokens
+        return x

@@ -1,0 +1,140 @@
+"""SDT-V3 style spiking backbone over a template map and a search map processed jointly.
+
+Conv stages (stride 2 each, SepConv + conv MLP) run on each crop separately (the template's
+are computed once per sequence and cached by the tracker), then both maps become tokens with their
+own learned positions and go through one stack of spike-driven transformer blocks as a single
+token set ``[T, B, N_z + N_x, C]``. The maps are never packed into one canvas, so unrelated tokens
+never become spatial neighbours; :class:`TokenLayout` says where each map lives in N.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from evtrack.tracker.config import TrackerConfig
+from evtrack.tracker.layers import ChannelTransition, ConvBlock, Downsample, TransformerBlock
+
+
+@dataclass(frozen=True)
+class TokenMap:
+    """One 2-D map inside the token axis: tokens ``offset .. offset + h*w`` in row-major order."""
+
+    name: str
+    h: int
+    w: int
+    offset: int
+
+    @property
+    def n(self) -> int:
+        return self.h * self.w
+
+
+@dataclass(frozen=True)
+class TokenLayout:
+    """Where the maps live in the token axis N (template first, then search)."""
+
+    maps: tuple[TokenMap, ...]
+
+    @property
+    def n_tokens(self) -> int:
+        return sum(m.n for m in self.maps)
+
+    def map(self, name: str) -> TokenMap:
+        for m in self.maps:
+            if m.name == name:
+                return m
+        raise KeyError(f"no token map named {name!r}; maps are {[m.name for m in self.maps]}")
+
+    @classmethod
+    def template_search(cls, hz: int, wz: int, hx: int, wx: int) -> TokenLayout:
+        return cls((TokenMap("template", hz, wz, 0), TokenMap("search", hx, wx, hz * wz)))
+
+
+class BlockStack(nn.Module):
+    """The pruning seam: ``forward(x [T,B,N,C], layout) -> [T,B,N,C']`` applying ``blocks`` in order.
+
+    ``evtrack.pruning`` replaces ``backbone.block_stack`` with a wrapper that runs each prunable
+    block on a subset of tokens; every block here is token-wise apart from linear attention.
+    """
+
+    def __init__(self, blocks: list[nn.Module]) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, x: torch.Tensor, layout: TokenLayout) -> torch.Tensor:
+        if x.shape[2] != layout.n_tokens:
+            raise ValueError(f"block_stack got {x.shape[2]} tokens, layout has {layout.n_tokens}")
+        for blk in self.blocks:
+            x = blk(x)
+        return x
+
+
+class ConvStages(nn.Module):
+    """Event frame ``[T, B, 3, H, W]`` -> token-dim feature map ``[T, B, C, H/s, W/s]``."""
+
+    def __init__(self, cfg: TrackerConfig) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_prev = cfg.in_channels
+        for i, (c, n) in enumerate(zip(cfg.conv_channels, cfg.conv_blocks, strict=True)):
+            kernel = cfg.stem_kernel if i == 0 else 3
+            layers.append(Downsample(c_prev, c, kernel, 2, first=(i == 0), max_value=cfg.max_value))
+            layers += [ConvBlock(c, cfg.conv_mlp_ratio, cfg.sep_kernel, cfg.max_value) for _ in range(n)]
+            c_prev = c
+        layers.append(Downsample(c_prev, cfg.stage_dims[0], 3, cfg.embed_stride, False, cfg.max_value))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class SDTBackbone(nn.Module):
+    """Conv stages + positions + :class:`BlockStack` of spike-driven transformer blocks."""
+
+    def __init__(self, cfg: TrackerConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.conv = ConvStages(cfg)
+        c0 = cfg.stage_dims[0]
+        hz = wz = cfg.template_feat
+        hx = wx = cfg.search_feat
+        self.layout = TokenLayout.template_search(hz, wz, hx, wx)
+        self.pos_template = nn.Parameter(torch.zeros(1, 1, hz * wz, c0))
+        self.pos_search = nn.Parameter(torch.zeros(1, 1, hx * wx, c0))
+        nn.init.trunc_normal_(self.pos_template, std=0.02)
+        nn.init.trunc_normal_(self.pos_search, std=0.02)
+        blocks: list[nn.Module] = []
+        c_prev = c0
+        for dim, depth in zip(cfg.stage_dims, cfg.stage_depths, strict=True):
+            if dim != c_prev:
+                blocks.append(ChannelTransition(c_prev, dim, cfg.max_value))
+            blocks += [
+                TransformerBlock(dim, cfg.heads, cfg.mlp_ratio, cfg.v_ratio, cfg.max_value) for _ in range(depth)
+            ]
+            c_prev = dim
+        self.block_stack = BlockStack(blocks)
+        self.out_dim = c_prev
+
+    def embed(self, frames: torch.Tensor) -> torch.Tensor:
+        """Conv stages on one crop ``[T, B, 3, H, W]`` -> ``[T, B, C, h, w]`` (cacheable for the template)."""
+        return self.conv(frames)
+
+    def forward_features(self, z_feat: torch.Tensor, x_feat: torch.Tensor) -> torch.Tensor:
+        """Joint transformer over template and search feature maps -> tokens ``[T, B, N, C]``."""
+        z = z_feat.flatten(3).transpose(2, 3)
+        x = x_feat.flatten(3).transpose(2, 3)
+        if z.shape[2] != self.pos_template.shape[2] or x.shape[2] != self.pos_search.shape[2]:
+            raise ValueError(
+                f"feature maps of {z.shape[2]}/{x.shape[2]} tokens do not match the config "
+                f"({self.cfg.template_size}/{self.cfg.search_size} px crops)"
+            )
+        z = z + self.pos_template
+        x = x + self.pos_search
+        tokens = torch.cat([z, x], dim=2)
+        return self.block_stack(tokens, self.layout)
+
+    def forward(self, template: torch.Tensor, search: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(self.embed(template), self.embed(search))

@@ -1,0 +1,67 @@
+"""OSTrack-style centre head on the search tokens: score map, sub-cell offset and box size.
+
+Outputs are per search-map cell: ``score`` logits ``[B, H, W]``, ``offset`` in cells ``[B, 2, H, W]``
+(sigmoid, 0..1 within the cell) and ``size`` ``[B, 2, H, W]`` (sigmoid, box w/h as a fraction of
+the search crop). :func:`decode_boxes` turns them into normalised ``cx, cy, w, h`` crop boxes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from evtrack.tracker.layers import ConvBN
+from evtrack.tracker.neurons import ILIF
+
+
+class CenterHead(nn.Module):
+    """Two spiking 3x3 ConvBN layers shared by the three branches, then a 1x1 conv to 5 maps."""
+
+    def __init__(self, dim: int, hidden: int, max_value: int) -> None:
+        super().__init__()
+        self.s0, self.conv1 = ILIF(max_value), ConvBN(dim, hidden, 3)
+        self.s1, self.conv2 = ILIF(max_value), ConvBN(hidden, hidden, 3)
+        self.s2 = ILIF(max_value)
+        self.out = nn.Conv2d(hidden, 5, 1)
+        with torch.no_grad():  # CenterNet prior: start with a low score everywhere (p = 0.1)
+            self.out.bias.zero_()
+            self.out.bias[0] = -math.log((1 - 0.1) / 0.1)
+
+    def forward(self, feat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``feat``: ``[T, B, C, H, W]`` search features -> dict of maps (time-averaged)."""
+        y = self.s2(self.conv2(self.s1(self.conv1(self.s0(feat)))))
+        t, b = y.shape[:2]
+        y = self.out(y.flatten(0, 1)).unflatten(0, (t, b)).mean(0)
+        return {
+            "score": y[:, 0],
+            "offset": torch.sigmoid(y[:, 1:3]),
+            "size": torch.sigmoid(y[:, 3:5]),
+        }
+
+
+def decode_boxes(
+    out: dict[str, torch.Tensor], window: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Peak of the (optionally Hann-windowed) score map -> boxes ``[B, 4]`` (cx, cy, w, h in 0..1) and
+    the raw peak score ``[B]`` (sigmoid probability before windowing)."""
+    score = torch.sigmoid(out["score"])
+    b, h, w = score.shape
+    ranked = score * window if window is not None else score
+    idx = ranked.flatten(1).argmax(1)
+    iy, ix = idx // w, idx % w
+    ar = torch.arange(b)
+    off = out["offset"][ar, :, iy, ix]
+    size = out["size"][ar, :, iy, ix]
+    cx = (ix.to(off.dtype) + off[:, 0]) / w
+    cy = (iy.to(off.dtype) + off[:, 1]) / h
+    boxes = torch.stack([cx, cy, size[:, 0], size[:, 1]], dim=1)
+    return boxes, score.flatten(1)[ar, idx]
+
+
+def hann_window(h: int, w: int) -> torch.Tensor:
+    """Separable 2-D Hann window ``[H, W]`` (OSTrack's motion prior around the previous position)."""
+    wy = torch.hann_window(h + 2, periodic=False)[1:-1]
+    wx = torch.hann_window(w + 2, periodic=False)[1:-1]
+    return wy[:, None] * wx[None, :]

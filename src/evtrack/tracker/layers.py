@@ -1,0 +1,235 @@
+"""Spike-driven building blocks of the SDT-V3 backbone (Yao et al., "Scaling spike-driven transformer").
+
+Conv-side modules take ``[T, B, C, H, W]`` and token-side modules take ``[T, B, N, C]`` (time steps
+first). Every weight layer is followed by BatchNorm, which :func:`fuse_batchnorm` folds into the
+weights for inference. Every weight layer's input is a spike tensor (integer counts / D), so the
+network is spike-driven except for the very first convolution on the event frame.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from evtrack.tracker.neurons import ILIF
+
+
+class ConvBN(nn.Module):
+    """Conv2d (no bias) + BatchNorm2d on ``[T, B, C, H, W]``; :meth:`fuse` folds the BN."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, groups=groups, bias=False)
+        self.bn: nn.Module = nn.BatchNorm2d(c_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t, b = x.shape[:2]
+        y = self.bn(self.conv(x.flatten(0, 1)))
+        return y.unflatten(0, (t, b))
+
+    @torch.no_grad()
+    def fuse(self) -> None:
+        if not isinstance(self.bn, nn.BatchNorm2d):
+            return
+        w, bias = _fold(self.conv.weight, None, self.bn)
+        conv = nn.Conv2d(
+            self.conv.in_channels, self.conv.out_channels, self.conv.kernel_size, self.conv.stride,
+            self.conv.padding, groups=self.conv.groups, bias=True,
+        ).to(w.device)
+        conv.weight.copy_(w)
+        conv.bias.copy_(bias)
+        self.conv, self.bn = conv, nn.Identity()
+
+
+class LinearBN(nn.Module):
+    """Token-wise Linear (no bias) + BatchNorm1d over channels on ``[T, B, N, C]``.
+
+    Token-wise, so it runs unchanged on any subset of tokens (the pruning seam relies on this).
+    """
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(c_in, c_out, bias=False)
+        self.bn: nn.Module = nn.BatchNorm1d(c_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.linear(x)
+        if isinstance(self.bn, nn.BatchNorm1d):
+            shape = y.shape
+            y = self.bn(y.reshape(-1, shape[-1])).reshape(shape)
+        return y
+
+    @torch.no_grad()
+    def fuse(self) -> None:
+        if not isinstance(self.bn, nn.BatchNorm1d):
+            return
+        w, bias = _fold(self.linear.weight, None, self.bn)
+        lin = nn.Linear(self.linear.in_features, self.linear.out_features, bias=True).to(w.device)
+        lin.weight.copy_(w)
+        lin.bias.copy_(bias)
+        self.linear, self.bn = lin, nn.Identity()
+
+
+def _fold(weight: torch.Tensor, bias: torch.Tensor | None, bn: nn.modules.batchnorm._BatchNorm):
+    """Fold eval-mode BN into the preceding weight: BN(Wx + b) = W'x + b'."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    shape = (-1,) + (1,) * (weight.dim() - 1)
+    w = weight * scale.reshape(shape)
+    b0 = bias if bias is not None else torch.zeros_like(bn.running_mean)
+    return w, (b0 - bn.running_mean) * scale + bn.bias
+
+
+def fuse_batchnorm(model: nn.Module) -> nn.Module:
+    """Fold every BatchNorm of ``model`` into its weight layer (in place, for inference only)."""
+    if model.training:
+        raise RuntimeError("fuse_batchnorm needs an eval-mode model (BN statistics are frozen)")
+    for m in model.modules():
+        if isinstance(m, (ConvBN, LinearBN)):
+            m.fuse()
+    return model
+
+
+# ----------------------------------------------------------------------------- conv stages
+class Downsample(nn.Module):
+    """(spike) + strided ConvBN: the stage transition of SDT-V3; the first one sees the raw frame."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, first: bool, max_value: int) -> None:
+        super().__init__()
+        self.spike = nn.Identity() if first else ILIF(max_value)
+        self.conv = ConvBN(c_in, c_out, kernel, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.spike(x))
+
+
+class SepConv(nn.Module):
+    """Spiking inverted separable conv (MobileNetV2-like): pw 1x1 up, depthwise kxk, pw 1x1 down."""
+
+    def __init__(self, dim: int, expansion: int = 2, kernel: int = 7, max_value: int = 4) -> None:
+        super().__init__()
+        hidden = dim * expansion
+        self.s1, self.pw1 = ILIF(max_value), ConvBN(dim, hidden, 1)
+        self.s2, self.dw = ILIF(max_value), ConvBN(hidden, hidden, kernel, groups=hidden)
+        self.s3, self.pw2 = ILIF(max_value), ConvBN(hidden, dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pw2(self.s3(self.dw(self.s2(self.pw1(self.s1(x))))))
+
+
+class ConvMLP(nn.Module):
+    """Spiking MLP of two 3x3 convolutions (SDT-V3 conv block)."""
+
+    def __init__(self, dim: int, ratio: float, max_value: int) -> None:
+        super().__init__()
+        hidden = int(dim * ratio)
+        self.s1, self.fc1 = ILIF(max_value), ConvBN(dim, hidden, 3)
+        self.s2, self.fc2 = ILIF(max_value), ConvBN(hidden, dim, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.s2(self.fc1(self.s1(x))))
+
+
+class ConvBlock(nn.Module):
+    """x + SepConv(x), then x + ConvMLP(x)."""
+
+    def __init__(self, dim: int, mlp_ratio: float, sep_kernel: int, max_value: int) -> None:
+        super().__init__()
+        self.sep = SepConv(dim, 2, sep_kernel, max_value)
+        self.mlp = ConvMLP(dim, mlp_ratio, max_value)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.sep(x)
+        return x + self.mlp(x)
+
+
+# ----------------------------------------------------------------------------- token blocks
+class SpikingLinearAttention(nn.Module):
+    """Spike-driven linear self-attention ``Q (K^T V) * scale`` over ``[T, B, N, C]``.
+
+    No softmax, so ``(Q K^T) V == Q (K^T V)``; the right-hand order costs ``O(N d dv)`` instead of
+    ``O(N^2 d)``. Q, K, V are spikes (1x1 projection + BN + I-LIF); V may be wider (``v_ratio``) as in
+    SDT-V3. The output sums over the tokens present, so it scales with N (see METHOD.md, pruning).
+    """
+
+    def __init__(self, dim: int, heads: int, v_ratio: int, max_value: int) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"attention dim {dim} is not divisible by heads {heads}")
+        self.heads = heads
+        self.head_dim = dim // heads
+        self.scale = 2.0 / math.sqrt(self.head_dim)
+        self.s_in = ILIF(max_value)
+        self.q, self.k = LinearBN(dim, dim), LinearBN(dim, dim)
+        self.v = LinearBN(dim, dim * v_ratio)
+        self.s_q, self.s_k, self.s_v = ILIF(max_value), ILIF(max_value), ILIF(max_value)
+        self.s_attn = ILIF(max_value)
+        self.proj = LinearBN(dim * v_ratio, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t, b, n, _ = x.shape
+        s = self.s_in(x)
+        h = self.heads
+        q = self.s_q(self.q(s)).reshape(t, b, n, h, -1).transpose(2, 3)  # [T, B, h, N, d]
+        k = self.s_k(self.k(s)).reshape(t, b, n, h, -1).transpose(2, 3)
+        v = self.s_v(self.v(s)).reshape(t, b, n, h, -1).transpose(2, 3)  # [T, B, h, N, dv]
+        kv = k.transpose(-2, -1) @ v  # [T, B, h, d, dv]
+        out = (q @ kv) * self.scale  # [T, B, h, N, dv]
+        out = out.transpose(2, 3).reshape(t, b, n, -1)
+        return self.proj(self.s_attn(out))
+
+
+class TokenMLP(nn.Module):
+    """Spiking token-wise MLP: spike, Linear+BN (ratio r), spike, Linear+BN."""
+
+    def __init__(self, dim: int, ratio: float, max_value: int) -> None:
+        super().__init__()
+        hidden = int(dim * ratio)
+        self.s1, self.fc1 = ILIF(max_value), LinearBN(dim, hidden)
+        self.s2, self.fc2 = ILIF(max_value), LinearBN(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.s2(self.fc1(self.s1(x))))
+
+
+class TransformerBlock(nn.Module):
+    """Spike-driven transformer block ``[T, B, N', C] -> [T, B, N', C]`` for any token subset N'."""
+
+    prunable = True
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float, v_ratio: int, max_value: int) -> None:
+        super().__init__()
+        self.dim_in = self.dim_out = dim
+        self.attn = SpikingLinearAttention(dim, heads, v_ratio, max_value)
+        self.mlp = TokenMLP(dim, mlp_ratio, max_value)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(x)
+        return x + self.mlp(x)
+
+
+class ChannelTransition(nn.Module):
+    """Token-wise channel change between transformer stages (spike + Linear + BN). Never pruned."""
+
+    prunable = False
+
+    def __init__(self, dim_in: int, dim_out: int, max_value: int) -> None:
+        super().__init__()
+        self.dim_in, self.dim_out = dim_in, dim_out
+        self.spike = ILIF(max_value)
+        self.proj = LinearBN(dim_in, dim_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.spike(x))
+
+
+def conv_out_size(size: int, kernel: int, stride: int) -> int:
+    """Output length of a padded (kernel // 2) convolution."""
+    return (size + 2 * (kernel // 2) - kernel) // stride + 1
+
+
+__all__ = [
+    "ChannelTransition", "ConvBN", "ConvBlock", "ConvMLP", "Downsample", "LinearBN", "SepConv",
+    "SpikingLinearAttention", "TokenMLP", "TransformerBlock", "conv_out_size", "fuse_batchnorm",
+]

@@ -1,0 +1,54 @@
+"""The complete spiking tracker network: SDT-V3 backbone + centre head."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from evtrack.tracker.backbone import SDTBackbone
+from evtrack.tracker.config import TrackerConfig
+from evtrack.tracker.head import CenterHead
+from evtrack.tracker.layers import fuse_batchnorm
+
+INPUT_SCALE = 1.0 / 255.0  # SDTrack frames are clipped to 0..255
+
+
+class SDTrackNet(nn.Module):
+    """``forward(template [B,3,Hz,Wz], search [B,3,Hx,Wx]) -> {"score", "offset", "size"}``.
+
+    Frames are repeated over ``cfg.time_steps`` (T, time steps first inside the network).
+    """
+
+    def __init__(self, cfg: TrackerConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.backbone = SDTBackbone(cfg)
+        self.head = CenterHead(self.backbone.out_dim, cfg.head_channels, cfg.max_value)
+        self.fused = False
+
+    def _to_steps(self, frames: torch.Tensor) -> torch.Tensor:
+        if frames.dim() != 4:
+            raise ValueError(f"expected frames [B, C, H, W], got shape {tuple(frames.shape)}")
+        x = frames * INPUT_SCALE
+        return x.unsqueeze(0).expand(self.cfg.time_steps, *x.shape)
+
+    def embed_template(self, template: torch.Tensor) -> torch.Tensor:
+        """Conv features of the template ``[T, B, C, h, w]``; cached by the online tracker."""
+        return self.backbone.embed(self._to_steps(template))
+
+    def forward_search(self, z_feat: torch.Tensor, search: torch.Tensor) -> dict[str, torch.Tensor]:
+        tokens = self.backbone.forward_features(z_feat, self.backbone.embed(self._to_steps(search)))
+        m = self.backbone.layout.map("search")
+        x = tokens[:, :, m.offset : m.offset + m.n]  # [T, B, Nx, C]
+        x = x.transpose(2, 3).unflatten(3, (m.h, m.w))  # [T, B, C, H, W]
+        return self.head(x)
+
+    def forward(self, template: torch.Tensor, search: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.forward_search(self.embed_template(template), search)
+
+    def fuse(self) -> SDTrackNet:
+        """Fold BatchNorm for inference (eval mode only; irreversible)."""
+        self.eval()
+        fuse_batchnorm(self)
+        self.fused = True
+        return self
