@@ -162,3 +162,35 @@ def test_name_attributes():
     assert name_attributes("giraffe_motion") == {
         "low_light": False, "hdr": False, "fast_motion": True, "similar_objects": False, "normal": False}
     assert name_attributes("tower333")["normal"]
+
+
+def test_fe108_release_reads_aps_frame_times_from_aedat4(tmp_path):
+    io = pytest.importorskip("evtrack.io", exc_type=ImportError)
+    if not hasattr(io, "write_aedat4"):
+        pytest.skip("evtrack.io.write_aedat4 not available")
+    from evtrack.io.events import make_events
+
+    folder = _seq(tmp_path / "test" / "star_motion", gt="groundtruth_rect.txt", absent="absent_label.txt", events=None)
+    ev = make_events(np.arange(0, 40_000, 1000), np.arange(40) % 346, np.arange(40) % 260, np.arange(40) % 2)
+    frames = np.array([5_000, 15_000, 25_000, 35_000])  # one more APS frame than boxes: the tail is unused
+    io.write_aedat4(folder / "events.aedat4", ev, sensor_size=(260, 346), frame_timestamps_us=frames)
+    (seq,) = load_dataset("fe108", tmp_path)
+    np.testing.assert_array_equal(seq.frame_times_us(), frames[:3])
+    with seq.open() as reader:
+        assert reader.info.sensor_size == (260, 346)
+        assert sum(len(x) for x in reader.slices(seq.frame_times_us())) == 20  # events in [5000, 25000)
+
+
+def test_synthetic_scene_attributes(tmp_path):
+    import json
+
+    _seq(tmp_path / "test" / "s0", gt="groundtruth_rect.txt", events="events.h5", times=[1, 2, 3],
+         extra={"attributes.json": json.dumps({"shape": "ellipse", "distractors": 0, "n_absent": 4,
+                                               "size_px": 27.2, "low_contrast": True})})
+    _seq(tmp_path / "test" / "s1", gt="groundtruth_rect.txt", events="events.h5", times=[1, 2, 3])
+    s0, s1 = load_dataset("synthetic", tmp_path)
+    assert s0.attributes == {"shape=ellipse": True, "distractors": False, "absent": True, "low_contrast": True}
+    assert s1.attributes == {}
+    (tmp_path / "test" / "s1" / "attributes.json").write_text("[1, 2")
+    with pytest.raises(FormatError, match="attributes.json: not valid JSON"):
+        load_dataset("synthetic", tmp_path)

@@ -6,11 +6,12 @@ FormatError rather than guess a valid prefix.
 
 Writing: dv-processing 2.0.4 has no numpy-to-EventStore path, so events go through
 ``EventStore.push_back``. Passing one tuple per event is about 2.5x faster than the four-argument
-overload (measured ~1.8 M vs ~0.7 M events/s), so that is what we use.
+overload (measured ~1.8 M vs ~0.7 M events/s in isolation), so that is what we use.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,9 +19,10 @@ import numpy as np
 
 from evtrack.errors import FormatError, UserError
 from evtrack.io import atomic
-from evtrack.io.events import EVENT_DTYPE, as_events
+from evtrack.io.events import EVENT_DTYPE, as_events, fill_from_padded, is_padded_event_layout
 from evtrack.io.reader import EventReader, RecordingInfo
 
+_DV_NAMES = ("timestamp", "x", "y", "polarity")
 _WRITE_PACKET = 1 << 16  # events per EventStore handed to the dv writer
 
 
@@ -51,7 +53,17 @@ class AEDAT4Reader(EventReader):
         rec = self._open()
         names = tuple(rec.getStreamNames())
         if not rec.isEventStreamAvailable(stream):
-            raise FormatError(f"{self.path}: no event stream named {stream!r} (streams: {list(names)})")
+            event_streams = [n for n in names if rec.isStreamOfEventType(n)]
+            if len(event_streams) != 1:
+                raise FormatError(
+                    f"{self.path}: no event stream named {stream!r} (streams: {list(names)}); "
+                    "pass stream=<name> to choose one"
+                )
+            stream = self._stream = event_streams[0]  # e.g. recordings renamed in DV
+        if frame_stream not in names:
+            frame_streams = [n for n in names if rec.isStreamOfFrameType(n)]
+            if len(frame_streams) == 1:
+                frame_stream = frame_streams[0]
         if sensor_size is None:
             res = rec.getEventResolution(stream)
             if res is not None:
@@ -154,19 +166,35 @@ class AEDAT4Reader(EventReader):
                 n_read += batch.size()
                 continue  # sequential skip: AEDAT4 packets must be decompressed to be passed over
             raw = batch.numpy()
-            ev = np.empty(len(raw), dtype=EVENT_DTYPE)
-            ev["t"] = raw["timestamp"]
-            ev["x"] = raw["x"]
-            ev["y"] = raw["y"]
-            ev["p"] = raw["polarity"]
-            n_read += len(ev)
-            pending.append(ev)
-            n_pending += len(ev)
+            n_read += len(raw)
+            pending.append(raw)
+            n_pending += len(raw)
             if n_pending >= self.chunk_events:
-                yield np.concatenate(pending)
+                yield _to_canonical(pending, n_pending)
                 pending, n_pending = [], 0
         if pending:
-            yield np.concatenate(pending)
+            yield _to_canonical(pending, n_pending)
+
+
+def _to_canonical(raws: list[np.ndarray], n: int) -> np.ndarray:
+    """dv packets (aligned ``timestamp, x, y, polarity``) copied straight into one canonical array.
+
+    Filling a preallocated output packet by packet is ~2.5x faster than converting each packet and
+    concatenating (measured on a 1 M event file).
+    """
+    out = np.empty(n, dtype=EVENT_DTYPE)
+    i = 0
+    for raw in raws:
+        part = out[i : i + len(raw)]
+        if is_padded_event_layout(raw.dtype, _DV_NAMES):
+            fill_from_padded(part, raw)
+        else:  # a dv version with another layout: slower but still right
+            part["t"] = raw["timestamp"]
+            part["x"] = raw["x"]
+            part["y"] = raw["y"]
+            part["p"] = raw["polarity"]
+        i += len(raw)
+    return out
 
 
 class AEDAT4EventWriter:
@@ -193,7 +221,9 @@ class AEDAT4EventWriter:
         self.sensor_size = (int(sensor_size[0]), int(sensor_size[1]))
         from evtrack.io.hdf5 import _check_frame_times
 
-        self._frames = None if frame_timestamps_us is None else _check_frame_times(frame_timestamps_us, self.path)
+        self._frames = (
+            None if frame_timestamps_us is None else _check_frame_times(frame_timestamps_us, self.path)
+        )
         self._next_frame = 0
         dv = _dv()
         h, w = self.sensor_size
@@ -253,11 +283,15 @@ class AEDAT4EventWriter:
         for s in range(0, len(ev), _WRITE_PACKET):
             part = ev[s : s + _WRITE_PACKET]
             store = dv.EventStore()
-            push = store.push_back
-            for item in zip(
-                part["t"].tolist(), part["x"].tolist(), part["y"].tolist(), (part["p"] > 0).tolist(), strict=True
-            ):
-                push(item)
+            # map + a zero-length deque drives push_back from C, ~1.4x faster than a for loop.
+            items = zip(
+                part["t"].tolist(),
+                part["x"].tolist(),
+                part["y"].tolist(),
+                (part["p"] > 0).tolist(),
+                strict=True,
+            )
+            deque(map(store.push_back, items), maxlen=0)
             self._writer.writeEvents(store)
         self._n += len(ev)
         self._last_t = int(t[-1])

@@ -38,7 +38,7 @@ def sniff_format(path: str | Path) -> str:
     if head.startswith(b"%"):
         from evtrack.io.prophesee import sniff_prophesee
 
-        fmt = sniff_prophesee(head, suffix)
+        fmt = sniff_prophesee(head, suffix, path)
         if fmt is not None:
             return fmt
         if suffix in _TEXT_SUFFIXES:
@@ -91,24 +91,35 @@ def open_events(
         if len(sensor_size) != 2 or min(int(v) for v in sensor_size) <= 0:
             raise UserError(f"sensor_size must be (height, width) with positive values, got {sensor_size!r}")
         sensor_size = (int(sensor_size[0]), int(sensor_size[1]))
+    cls, extra = _reader_class(fmt, path)
+    try:
+        return cls(path, sensor_size=sensor_size, **extra, **options)
+    except TypeError as exc:
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        raise UserError(f"{path}: {exc} (not an option of the {fmt} reader)") from exc
+
+
+def _reader_class(fmt: str, path: Path) -> tuple[type[EventReader], dict]:
+    """The reader class for a format name, imported lazily (dv/expelliarmus/pandas are slow to load)."""
     if fmt in ("hdf5", "h5", "dsec", "dsec-hdf5"):
         from evtrack.io.hdf5 import HDF5Reader
 
-        return HDF5Reader(path, sensor_size=sensor_size, **options)
+        return HDF5Reader, {}
     if fmt == "aedat4":
         from evtrack.io.aedat4 import AEDAT4Reader
 
-        return AEDAT4Reader(path, sensor_size=sensor_size, **options)
+        return AEDAT4Reader, {}
     if fmt in ("evt2", "evt3", "dat"):
         from evtrack.io.prophesee import PropheseeReader
 
-        return PropheseeReader(path, encoding=fmt, sensor_size=sensor_size, **options)
+        return PropheseeReader, {"encoding": fmt}
     if fmt in ("text", "txt", "csv"):
         from evtrack.io.text import TextReader
 
-        return TextReader(path, sensor_size=sensor_size, **options)
+        return TextReader, {}
     if fmt in ("npy", "npz"):
         from evtrack.io.numpy_files import NumpyReader
 
-        return NumpyReader(path, sensor_size=sensor_size, **options)
+        return NumpyReader, {}
     raise UserError(f"unknown format {fmt!r} for {path}; expected one of {', '.join(FORMATS)}")

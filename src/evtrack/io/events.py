@@ -65,7 +65,9 @@ def as_events(arr: np.ndarray, *, source: str = "events", time_scale: float | in
         col = arr[name]
         if col.dtype.kind == "f" and len(col) and not np.array_equal(col, np.floor(col)):
             i = int(np.flatnonzero(col != np.floor(col))[0])
-            raise FormatError(f"{source}: field {name!r} of event {i} is {col[i]}, expected an integer pixel index")
+            raise FormatError(
+                f"{source}: field {name!r} of event {i} is {col[i]}, expected an integer pixel index"
+            )
         if len(col) and (col.min() < -32768 or col.max() > 32767):
             raise FormatError(f"{source}: field {name!r} has values outside int16 ({col.min()}..{col.max()})")
         out[name] = col
@@ -77,3 +79,48 @@ def as_events(arr: np.ndarray, *, source: str = "events", time_scale: float | in
             raise FormatError(f"{source}: polarity of event {i} is {p[i]}, expected 0/1, -1/1 or bool")
     out["p"] = p > 0
     return out
+
+
+def concat_events(parts: list[np.ndarray]) -> np.ndarray:
+    """Concatenate canonical event arrays as raw bytes.
+
+    numpy copies packed (unaligned) structured arrays field by field, ~20x slower than a byte copy
+    (measured: 64 ms vs ~2 ms for 1 M events), so we concatenate ``uint8`` views instead.
+    """
+    if not parts:
+        return empty_events(0)
+    if len(parts) == 1:
+        return copy_events(parts[0])
+    raw = np.concatenate([np.ascontiguousarray(p).view(np.uint8) for p in parts])
+    return raw.view(EVENT_DTYPE)
+
+
+def copy_events(events: np.ndarray) -> np.ndarray:
+    """A fresh copy of a canonical event array, copied as raw bytes (see ``concat_events``)."""
+    return np.ascontiguousarray(events).view(np.uint8).copy().view(EVENT_DTYPE)
+
+
+_T, _X, _Y = np.dtype("<i8"), np.dtype("<i2"), np.dtype("<i2")
+
+
+def is_padded_event_layout(dtype: np.dtype, names: tuple[str, str, str, str] = ("t", "x", "y", "p")) -> bool:
+    """True for the 16-byte aligned layout dv-processing and expelliarmus return.
+
+    That layout is ``t <i8 @0, x <i2 @8, y <i2 @10, p (1 byte, 0/1) @12`` plus 3 padding bytes,
+    i.e. EVENT_DTYPE followed by padding, so converting it is just dropping the padding bytes.
+    """
+    fields = dtype.fields or {}
+    if dtype.itemsize < 13 or any(n not in fields for n in names):
+        return False
+    (t, ot), (x, ox), (y, oy), (p, op) = (fields[n][:2] for n in names)
+    return (ot, ox, oy, op) == (0, 8, 10, 12) and (t, x, y) == (_T, _X, _Y) and p.itemsize == 1
+
+
+def fill_from_padded(out: np.ndarray, raw: np.ndarray) -> None:
+    """Copy padded records (see ``is_padded_event_layout``) into canonical ``out`` as bytes.
+
+    One strided byte copy is ~2x faster than four field assignments into the packed dtype.
+    """
+    n = len(raw)
+    src = np.ascontiguousarray(raw).view(np.uint8).reshape(n, raw.dtype.itemsize)
+    out.view(np.uint8).reshape(n, EVENT_DTYPE.itemsize)[:] = src[:, : EVENT_DTYPE.itemsize]

@@ -29,7 +29,7 @@ import numpy as np
 
 from evtrack.errors import FormatError, UserError
 from evtrack.io import atomic
-from evtrack.io.events import EVENT_DTYPE, as_events
+from evtrack.io.events import EVENT_DTYPE, as_events, concat_events, copy_events
 from evtrack.io.reader import DEFAULT_CHUNK_EVENTS, EventReader, RecordingInfo
 
 FORMAT_NAME = "evtrack-events"
@@ -37,6 +37,7 @@ FORMAT_VERSION = 1
 _FIELDS = ("t", "x", "y", "p")
 _STORE_DTYPES = {"t": np.int64, "x": np.int16, "y": np.int16, "p": np.int8}
 _H5_CHUNK = 1 << 17  # elements per HDF5 chunk of each column
+_WRITE_BUFFER = 1 << 18  # events gathered before one append: small writes (a simulator's) cost ~1 ms each
 
 
 def _h5py():
@@ -206,7 +207,9 @@ class HDF5EventWriter:
             raise UserError(f"compression must be 'gzip', 'lzf' or None, got {compression!r}")
         self.path = Path(path)
         self.sensor_size = (int(sensor_size[0]), int(sensor_size[1]))
-        self._frames = None if frame_timestamps_us is None else _check_frame_times(frame_timestamps_us, self.path)
+        self._frames = (
+            None if frame_timestamps_us is None else _check_frame_times(frame_timestamps_us, self.path)
+        )
         self._attrs = dict(attrs or {})
         self._tmp = atomic.temp_path_for(self.path)
         h5py = _h5py()
@@ -224,7 +227,10 @@ class HDF5EventWriter:
         self._ms = self._file.create_dataset(
             "ms_to_idx", shape=(0,), maxshape=(None,), dtype=np.uint64, chunks=(1 << 14,)
         )
-        self._n = 0
+        self._n = 0  # events accepted (written + buffered)
+        self._n_written = 0
+        self._buffer: list[np.ndarray] = []
+        self._n_buffered = 0
         self._last_t: int | None = None
         self._origin: int | None = None
         self._next_k = 0
@@ -271,14 +277,31 @@ class HDF5EventWriter:
                 f"{self.path}: event {self._n + i} at (x={int(ev['x'][i])}, y={int(ev['y'][i])}) is outside "
                 f"the {w}x{h} sensor"
             )
-        n0, n1 = self._n, self._n + len(ev)
+        self._index(t, self._n)
+        self._n += len(ev)
+        self._last_t = int(t[-1])
+        # The caller may reuse its array after write() returns, so the buffer keeps a copy.
+        self._buffer.append(copy_events(ev) if ev is events else ev)
+        self._n_buffered += len(ev)
+        if self._n_buffered >= _WRITE_BUFFER:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Append the buffered events to the datasets (few large writes instead of many small ones)."""
+        if not self._buffer:
+            return
+        ev = concat_events(self._buffer) if len(self._buffer) > 1 else self._buffer[0]
+        n1 = self._n_written + len(ev)
         for name in _FIELDS:
             ds = self._ds[name]
             ds.resize((n1,))
-            ds[n0:n1] = ev[name]
-        self._index(t, n0)
-        self._n = n1
-        self._last_t = int(t[-1])
+            ds[self._n_written : n1] = ev[name]
+        self._n_written = n1
+        self._buffer, self._n_buffered = [], 0
+
+    def set_frame_timestamps(self, frame_timestamps_us: np.ndarray) -> None:
+        """Set (or replace) the APS frame times before closing, for producers that learn them late."""
+        self._frames = _check_frame_times(frame_timestamps_us, self.path)
 
     def _index(self, t: np.ndarray, offset: int) -> None:
         """Extend ms_to_idx with every millisecond boundary up to this chunk's last event."""
@@ -302,6 +325,7 @@ class HDF5EventWriter:
         if self._closed:
             return
         try:
+            self._flush()
             self._append_ms(np.array([self._n]))  # sentinel: boundary after the last event
             self._ms.attrs["origin_us"] = self._origin if self._origin is not None else 0
             if self._frames is not None:
@@ -341,7 +365,9 @@ def _check_frame_times(frame_timestamps_us, path: Path) -> np.ndarray:
     back = np.flatnonzero(np.diff(ts) < 0)
     if len(back):
         i = int(back[0])
-        raise UserError(f"{path}: frame_timestamps_us[{i + 1}] = {ts[i + 1]} < [{i}] = {ts[i]}; must be sorted")
+        raise UserError(
+            f"{path}: frame_timestamps_us[{i + 1}] = {ts[i + 1]} < [{i}] = {ts[i]}; must be sorted"
+        )
     return ts
 
 
@@ -356,7 +382,11 @@ def write_hdf5(
 ) -> Path:
     """Write a whole event array in the evtrack HDF5 layout (atomically); returns the path."""
     with HDF5EventWriter(
-        path, sensor_size=sensor_size, frame_timestamps_us=frame_timestamps_us, attrs=attrs, compression=compression
+        path,
+        sensor_size=sensor_size,
+        frame_timestamps_us=frame_timestamps_us,
+        attrs=attrs,
+        compression=compression,
     ) as writer:
         for s in range(0, len(events), DEFAULT_CHUNK_EVENTS):
             writer.write(events[s : s + DEFAULT_CHUNK_EVENTS])

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from evtrack.errors import FormatError, UserError
-from evtrack.io.events import EVENT_DTYPE, empty_events
+from evtrack.io.events import EVENT_DTYPE, concat_events, empty_events
 
 #: Default number of events per chunk: 16 MiB of canonical events, small enough to stay bounded,
 #: large enough that per-chunk Python overhead is negligible.
@@ -35,7 +35,7 @@ class EventRepairWarning(UserWarning):
     """Events were dropped or a file was read only up to its valid prefix."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields explicitly
 class RecordingInfo:
     """What is known about a recording without decoding all of it.
 
@@ -54,7 +54,7 @@ class RecordingInfo:
     metadata: dict = field(default_factory=dict, repr=False)  # format-specific extras (header lines ...)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields explicitly
 class Window:
     """Events in the half-open time interval ``[t0_us, t1_us)``."""
 
@@ -123,8 +123,7 @@ class EventReader:
 
     def read_all(self) -> np.ndarray:
         """Every event of the recording in one array (only for recordings that fit in memory)."""
-        parts = list(self.chunks())
-        return np.concatenate(parts) if parts else empty_events(0)
+        return concat_events(list(self.chunks()))
 
     def windows(
         self, window_us: int, t_start_us: int | None = None, t_end_us: int | None = None
@@ -200,10 +199,10 @@ class EventReader:
                 n_pending += take
                 pos += take
                 if n_pending == n_events:
-                    yield pending[0].copy() if len(pending) == 1 else np.concatenate(pending)
+                    yield concat_events(pending)
                     pending, n_pending = [], 0
         if n_pending:
-            yield np.concatenate(pending)
+            yield concat_events(pending)
 
     # ---------------------------------------------------------------- validation
     def _validated(self, raw: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
@@ -217,40 +216,43 @@ class EventReader:
                     continue
                 if chunk.dtype != EVENT_DTYPE:
                     raise TypeError(f"{type(self).__name__} yielded dtype {chunk.dtype}, not EVENT_DTYPE")
-                t = chunk["t"]
+                t = np.ascontiguousarray(chunk["t"])  # the packed column is strided; compare contiguous
                 if prev_t is not None and t[0] < prev_t:
                     raise FormatError(
                         f"{self.path}: timestamps go backwards at event {offset}: "
                         f"t = {int(t[0])} us after t = {prev_t} us (expected non-decreasing)"
                     )
-                back = np.flatnonzero(t[1:] < t[:-1])
-                if len(back):
-                    i = int(back[0])
+                if np.any(t[1:] < t[:-1]):
+                    i = int(np.flatnonzero(t[1:] < t[:-1])[0])
                     raise FormatError(
                         f"{self.path}: timestamps go backwards at event {offset + i + 1}: "
                         f"t = {int(t[i + 1])} us after t = {int(t[i])} us (expected non-decreasing)"
                     )
                 prev_t = int(t[-1])
+                x, y = chunk["x"], chunk["y"]
                 if size is not None:
                     h, w = size
-                    x, y = chunk["x"], chunk["y"]
-                    bad = (x < 0) | (x >= w) | (y < 0) | (y >= h)
-                    if bad.any():
-                        first = int(np.argmax(bad))
-                        if self.on_out_of_bounds == "error":
-                            raise FormatError(
-                                f"{self.path}: event {offset + first} at (x={int(x[first])}, y={int(y[first])}) "
-                                f"is outside the declared {w}x{h} sensor (expected 0 <= x < {w}, 0 <= y < {h})"
-                            )
-                        dropped += int(bad.sum())
-                        chunk = chunk[~bad]
+                    # As uint16 a negative int16 becomes >= 32768, so one compare covers both ends.
+                    bad = (x.astype(np.uint16) >= w) | (y.astype(np.uint16) >= h)
+                else:  # no declared sensor: negative coordinates are still impossible
+                    h, w = "?", "?"
+                    bad = (x < 0) | (y < 0)
+                if bad.any():
+                    first = int(np.argmax(bad))
+                    if self.on_out_of_bounds == "error":
+                        raise FormatError(
+                            f"{self.path}: event {offset + first} at (x={int(x[first])}, y={int(y[first])}) "
+                            f"is outside the declared {w}x{h} sensor (expected 0 <= x < {w}, 0 <= y < {h})"
+                        )
+                    dropped += int(bad.sum())
+                    chunk = chunk[~bad]
                 offset += len(t)
                 if len(chunk):
                     yield chunk
         finally:
             self.n_dropped = dropped
             if dropped:
-                h, w = size
+                h, w = size if size is not None else ("?", "?")
                 warnings.warn(
                     f"{self.path}: dropped {dropped} events with coordinates outside the declared "
                     f"{w}x{h} sensor (of {offset} read)",
@@ -265,6 +267,7 @@ class _Cursor:
     def __init__(self, chunks: Iterator[np.ndarray]) -> None:
         self._chunks = chunks
         self._chunk = empty_events(0)
+        self._t = np.empty(0, dtype=np.int64)
         self._pos = 0
         self._done = False
 
@@ -277,29 +280,29 @@ class _Cursor:
             if nxt is None:
                 self._done = True
                 return False
-            self._chunk, self._pos = nxt, 0
+            # searchsorted needs a contiguous key array; the packed struct's t column is strided
+            # and would be copied on every call, so extract it once per chunk.
+            self._chunk, self._t, self._pos = nxt, np.ascontiguousarray(nxt["t"]), 0
         return True
 
     def exhausted(self) -> bool:
         return not self._fill()
 
     def peek_time(self) -> int | None:
-        return int(self._chunk["t"][self._pos]) if self._fill() else None
+        return int(self._t[self._pos]) if self._fill() else None
 
     def _advance(self, t_us: int, keep: bool) -> np.ndarray:
         parts = []
         while self._fill():
-            t = self._chunk["t"]
+            t = self._t
             end = self._pos + int(np.searchsorted(t[self._pos :], t_us, side="left"))
             if keep and end > self._pos:
                 parts.append(self._chunk[self._pos : end])
             self._pos = end
             if end < len(t):
                 break
-        if not parts:
-            return empty_events(0)
         # Copy so a yielded window never pins the whole underlying chunk in memory.
-        return parts[0].copy() if len(parts) == 1 else np.concatenate(parts)
+        return concat_events(parts)
 
     def take_before(self, t_us: int) -> np.ndarray:
         return self._advance(t_us, keep=True)

@@ -27,6 +27,7 @@ computed on the output grid, i.e. as if the sensor had the output's pixels.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -134,6 +135,7 @@ class _Grid:
 
     height: int
     width: int
+    single: bool  # no axis enlarged: each sensor pixel feeds at most one output pixel
     u_lo: np.ndarray
     u_hi: np.ndarray
     v_lo: np.ndarray
@@ -150,8 +152,8 @@ def _axis_lut(n_sensor: int, start: float, length: float, n_out: int) -> tuple[n
     if n_out <= length:  # same size or shrinking: the output pixel holding the sensor pixel centre
         u = np.floor(((x - start) * n_out + 0.5 * n_out) / length)
         inside = (u >= 0) & (u < n_out)
-        lo = np.where(inside, u, 0)
-        hi = np.where(inside, u + 1, 0)
+        lo = np.where(inside, u, -1)
+        hi = np.where(inside, u + 1, -1)
     else:  # enlarging: all output pixels whose centre falls inside the sensor pixel
         lo = np.ceil(((x - start) * n_out - 0.5 * length) / length)
         hi = np.ceil(((x + 1 - start) * n_out - 0.5 * length) / length)
@@ -167,6 +169,7 @@ def _grid(
     crop: Sequence[float] | None,
     out_size: Sequence[int] | None,
 ) -> _Grid:
+    """Validate crop/out_size and return the (cached) lookup tables for them."""
     if crop is None:
         x0, y0, cw, ch = 0.0, 0.0, float(width), float(height)
     else:
@@ -185,9 +188,19 @@ def _grid(
             raise UserError(f"out_size: expected (h, w) in output pixels, got {out_size!r}") from None
         if oh <= 0 or ow <= 0 or (oh, ow) != tuple(out_size):
             raise UserError(f"out_size: expected positive integers (h, w), got {out_size!r}")
+    return _cached_grid(height, width, x0, y0, cw, ch, oh, ow)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_grid(
+    height: int, width: int, x0: float, y0: float, cw: float, ch: float, oh: int, ow: int
+) -> _Grid:
+    # Building the tables costs ~50 us of numpy overhead; full-frame and repeated crops hit the cache.
     u_lo, u_hi = _axis_lut(width, x0, cw, ow)
     v_lo, v_hi = _axis_lut(height, y0, ch, oh)
-    return _Grid(oh, ow, u_lo, u_hi, v_lo, v_hi)
+    for table in (u_lo, u_hi, v_lo, v_hi):
+        table.flags.writeable = False  # shared between calls
+    return _Grid(oh, ow, bool(ow <= cw and oh <= ch), u_lo, u_hi, v_lo, v_hi)
 
 
 # ----------------------------------------------------------------------------- shared drivers
@@ -201,22 +214,21 @@ def _time_bounds(t: np.ndarray, t0_us: int | None, t1_us: int | None, what: str)
     return t0, t1
 
 
-def _counts(cols, height, width, grid: _Grid, t0: int, sub_scale: float, n_sub: int, n_threads: int):
+def _counts(cols, height, width, grid: _Grid, t0: int, span: int, n_sub: int, n_threads: int):
     """Per-(sub-slice, polarity) counts on the output grid, float32 ``[2 * n_sub, h, w]``."""
     t, x, y, p = cols
     shape = (2 * n_sub, grid.height, grid.width)
     if n_threads == 1:
         out = np.zeros(shape, np.float32)
-        bad = kernels._count_range(
-            t, x, y, p, 0, t.shape[0], t0, sub_scale, n_sub, grid.u_lo, grid.u_hi, grid.v_lo, grid.v_hi, out
-        )
+        bad = kernels._count_range(t, x, y, p, 0, t.shape[0], t0, span, n_sub,
+                                   grid.u_lo, grid.u_hi, grid.v_lo, grid.v_hi, grid.single, out)  # fmt: skip
     else:
         bufs = np.zeros((n_threads, *shape), np.float32)
         bads = np.empty(n_threads, np.int64)
         with _numba_threads(n_threads):
             kernels._count_parts(
-                t, x, y, p, _part_bounds(t.shape[0], n_threads), t0, sub_scale, n_sub,
-                grid.u_lo, grid.u_hi, grid.v_lo, grid.v_hi, bufs, bads,
+                t, x, y, p, _part_bounds(t.shape[0], n_threads), t0, span, n_sub,
+                grid.u_lo, grid.u_hi, grid.v_lo, grid.v_hi, grid.single, bufs, bads,
             )  # fmt: skip
         bad = _first_bad(bads)
         out = bufs.sum(axis=0, dtype=np.float32)
@@ -274,13 +286,13 @@ def voxel_grid(
     if n_threads == 1:
         out = np.zeros(shape, np.float32)
         bad = kernels._voxel_range(t, x, y, p, 0, t.shape[0], t0, scale,
-                                   grid.u_lo, grid.u_hi, grid.v_lo, grid.v_hi, out)  # fmt: skip
+                                   grid.u_lo, grid.u_hi, grid.v_lo, grid.v_hi, grid.single, out)  # fmt: skip
     else:
         bufs = np.zeros((n_threads, *shape), np.float32)
         bads = np.empty(n_threads, np.int64)
         with _numba_threads(n_threads):
             kernels._voxel_parts(t, x, y, p, _part_bounds(t.shape[0], n_threads), t0, scale,
-                                 grid.u_lo, grid.u_hi, grid.v_lo, grid.v_hi, bufs, bads)  # fmt: skip
+                                 grid.u_lo, grid.u_hi, grid.v_lo, grid.v_hi, grid.single, bufs, bads)  # fmt: skip
         bad = _first_bad(bads)
         out = bufs.sum(axis=0, dtype=np.float32)
     if bad >= 0:
@@ -303,7 +315,7 @@ def count_frame(
     cols = _columns(events)
     if cols[0].shape[0] == 0:
         return np.zeros((2, grid.height, grid.width), np.float32)
-    return _counts(cols, height, width, grid, int(cols[0][0]), 0.0, 1, n_threads)
+    return _counts(cols, height, width, grid, int(cols[0][0]), 1, 1, n_threads)
 
 
 def sdtrack_frame(
@@ -341,7 +353,8 @@ def sdtrack_frame(
     (``0 < x``), and stores ``h`` as 8-bit on disk (floor); we keep every pixel and the exact float.
 
     Values are divided by 255 into ``[0, 1]`` unless ``raw=True``. ``t0``/``t1`` default to the
-    first/last event time; events exactly at ``t1`` fall into the last sub-slice.
+    first/last event time; events exactly at ``t1`` fall into the last sub-slice, and so do all
+    events when ``t1 == t0`` (a single event is "now", so its trajectory value is ``stack``).
     """
     height, width = _sensor(sensor_size)
     if isinstance(n_sub, bool) or not isinstance(n_sub, int | np.integer) or n_sub < 1:
@@ -357,8 +370,9 @@ def sdtrack_frame(
     if cols[0].shape[0] == 0:
         return out
     t0, t1 = _time_bounds(cols[0], t0_us, t1_us, "sdtrack_frame")
-    sub_scale = n_sub / (t1 - t0) if t1 > t0 else 0.0
-    counts = _counts(cols, height, width, grid, t0, sub_scale, int(n_sub), n_threads)
+    if t1 == t0:  # zero-length interval: every event is "now", i.e. in the last sub-slice
+        t0 -= 1
+    counts = _counts(cols, height, width, grid, t0, t1 - t0, int(n_sub), n_threads)
     kernels._sdtrack_from_counts(counts, np.float32(stack), np.float32(decay), np.float32(255.0), out)
     if not raw:
         out *= np.float32(1.0 / 255.0)
@@ -392,13 +406,14 @@ def time_surface(
         return np.zeros(shape, np.float32)
     if n_threads == 1:
         last = np.full(shape, _T_SENTINEL, np.int64)
-        bad = kernels._last_time_range(t, x, y, p, 0, t.shape[0], grid.u_lo, grid.u_hi, grid.v_lo, grid.v_hi, last)
+        bad = kernels._last_time_range(t, x, y, p, 0, t.shape[0],
+                                       grid.u_lo, grid.u_hi, grid.v_lo, grid.v_hi, grid.single, last)  # fmt: skip
     else:
         bufs = np.full((n_threads, *shape), _T_SENTINEL, np.int64)
         bads = np.empty(n_threads, np.int64)
         with _numba_threads(n_threads):
             kernels._last_time_parts(t, x, y, p, _part_bounds(t.shape[0], n_threads),
-                                     grid.u_lo, grid.u_hi, grid.v_lo, grid.v_hi, bufs, bads)  # fmt: skip
+                                     grid.u_lo, grid.u_hi, grid.v_lo, grid.v_hi, grid.single, bufs, bads)  # fmt: skip
         bad = _first_bad(bads)
         last = bufs.max(axis=0)
     if bad >= 0:

@@ -75,11 +75,12 @@ def _remove_hooks(model: nn.Module) -> None:
 
 
 def _capture_frames(scorer: DensityScorer):
-    """Backbone forward pre-hook handing its 5-D input frames (template, then search) to the scorer."""
+    """Forward pre-hook handing the 5-D input frames [T, B, C, H, W] of the conv stages to the scorer."""
 
     def hook(module, args, kwargs):
-        frames = [a for a in list(args) + list(kwargs.values()) if torch.is_tensor(a) and a.dim() == 5]
-        scorer.set_frames(frames)
+        for a in list(args) + list(kwargs.values()):
+            if torch.is_tensor(a) and a.dim() == 5:
+                scorer.add_frame(a)
 
     return hook
 
@@ -122,9 +123,8 @@ def apply_pruning(
         scorer = RandomScorer(opts.seed)
     else:
         scorer = DensityScorer()
-        model._pruning_hooks = [
-            model.backbone.register_forward_pre_hook(_capture_frames(scorer), with_kwargs=True)
-        ]
+        target = getattr(model.backbone, "conv", model.backbone)  # conv stages see every raw frame
+        model._pruning_hooks = [target.register_forward_pre_hook(_capture_frames(scorer), with_kwargs=True)]
     per_block = [1.0] * len(dense.blocks)
     for i, r in zip(prunable, ratios, strict=True):
         per_block[i] = r
@@ -157,3 +157,15 @@ def reset_state(model: nn.Module) -> None:
 def pruning_summary(model: nn.Module) -> dict | None:
     """The settings ``apply_pruning`` recorded on ``model`` (None when dense)."""
     return getattr(model, "pruning", None)
+
+
+def apply_checkpoint_pruning(model: nn.Module, settings: dict | None, keep=None) -> nn.Module:
+    """Re-apply the ``pruning`` field of a checkpoint (None = dense); an explicit ``keep`` overrides
+    the stored ratios but keeps the stored options. For ``load_tracker``."""
+    options = {k: v for k, v in (settings or {}).items() if k != "keep"}
+    if keep is None:
+        keep = (settings or {}).get("keep")
+    try:
+        return apply_pruning(model, keep, **options)
+    except TypeError as exc:
+        raise UserError(f"checkpoint field 'pruning' is invalid ({exc}); expected apply_pruning options") from None

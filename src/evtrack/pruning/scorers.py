@@ -80,37 +80,36 @@ class RandomScorer:
 class DensityScorer:
     """Event density of each token's patch of the input frame (baseline: no feature information).
 
-    ``frames`` holds the backbone's input frames, one ``[T, B, C, H, W]`` tensor per token map in
-    layout order (template, then search); ``apply.py`` captures them with a forward pre-hook on the
-    backbone. Density = sum over channels of |frame|, averaged over time and over each token's patch.
+    ``apply.py`` hands it every input frame ``[T, B, C, H, W]`` the backbone's conv stages see (the
+    template once at tracker init, the search crop every frame); the latest frame of each size is
+    kept. Each token map takes the frame whose size is the map's size times the common stride.
+    Density = sum over channels of |frame|, averaged over time and over each token's patch.
     """
 
     def __init__(self):
-        self.frames: list[torch.Tensor] | None = None
-        self._cache: tuple[int, torch.Tensor] | None = None
+        self.frames: dict[tuple[int, int], torch.Tensor] = {}
 
     def reset_state(self) -> None:
-        self.frames = None
-        self._cache = None
+        # Frames are replaced as new ones arrive; the cached template frame must survive a reset
+        # that happens after the template was embedded.
+        pass
 
-    def set_frames(self, frames: list[torch.Tensor]) -> None:
-        self.frames = frames
-        self._cache = None
+    def add_frame(self, frame: torch.Tensor) -> None:
+        self.frames[(frame.shape[-2], frame.shape[-1])] = frame.detach()
 
     def __call__(self, x: torch.Tensor, maps: Sequence[MapSpec], block: int, training: bool) -> torch.Tensor:
-        if not self.frames or len(self.frames) != len(maps):
-            found = 0 if not self.frames else len(self.frames)
-            raise RuntimeError(
-                f"density scorer: captured {found} input frames; expected one per token map ({len(maps)}). "
-                "It needs apply_pruning(criterion='density') on a backbone that takes one frame per map."
-            )
-        if self._cache is not None and self._cache[0] == x.shape[2]:
-            return self._cache[1]
         parts = []
+        big = max(maps, key=lambda m: m.h * m.w)
+        sizes = sorted(self.frames, key=lambda hw: hw[0] * hw[1])
+        stride = sizes[-1][0] // big.h if sizes else 0
         with torch.no_grad():
-            for mp, frame in zip(maps, self.frames, strict=True):
+            for mp in maps:
+                frame = self.frames.get((mp.h * stride, mp.w * stride))
+                if frame is None or frame.shape[1] != x.shape[1]:
+                    raise RuntimeError(
+                        f"density scorer: no input frame of size {(mp.h * stride, mp.w * stride)} for map "
+                        f"{mp.name!r} with batch {x.shape[1]}; captured sizes {sizes}"
+                    )
                 d = frame.abs().sum(2).mean(0)  # [B, H, W]
                 parts.append(F.adaptive_avg_pool2d(d[:, None].float(), (mp.h, mp.w)).flatten(1))
-        dens = torch.cat(parts, 1).to(x.device)
-        self._cache = (x.shape[2], dens)
-        return dens
+        return torch.cat(parts, 1).to(x.device)

@@ -1,7 +1,8 @@
 """Information-retaining token scores, Numba implementation for CPU inference.
 
-Same definitions as `scores.py` (tested equal to it); one fused pass per map avoids the dozens of
-small torch kernels the reference needs, which dominate at tracker map sizes (8x8, 16x16).
+Same definitions as `scores.py` (tested equal to it); one fused compiled pass per map replaces the
+dozens of small torch kernels the reference needs, whose per-op overhead dominates at tracker map
+sizes (8x8, 16x16). Sums are accumulated in float64.
 """
 
 from __future__ import annotations
@@ -16,107 +17,114 @@ from evtrack.pruning.scores import MapSpec, ScoreOptions
 _EPS = 1e-8
 
 
-@njit(cache=True)
-def _spatial_paper(fmap, include_center, out):
-    """fmap [B, h, w, C] float32 -> out [B, h*w] float64 (1 - cos with the 3x3 neighbour mean)."""
-    b_n, h, w, c = fmap.shape
-    nb = np.empty(c, np.float64)
-    for b in range(b_n):
-        for i in range(h):
-            for j in range(w):
-                nb[:] = 0.0
-                cnt = 0
-                for di in range(-1, 2):
-                    for dj in range(-1, 2):
-                        ii = i + di
-                        jj = j + dj
-                        if ii < 0 or ii >= h or jj < 0 or jj >= w:
-                            continue
-                        if di == 0 and dj == 0 and not include_center:
-                            continue
-                        cnt += 1
-                        for k in range(c):
-                            nb[k] += fmap[b, ii, jj, k]
-                if cnt == 0:
-                    out[b, i * w + j] = 0.0
-                    continue
-                dot = 0.0
-                na = 0.0
-                nn2 = 0.0
+@njit(cache=True, fastmath=True)
+def _score_map(x, b, lo, h, w, prev, has_prev, include_center, official, softmax, tw, scores):
+    """All IR terms of one map of sample b straight from x [T, B, N, C] into scores [B, N] (float64)."""
+    t_n, _, _, c = x.shape
+    n = h * w
+    fm = np.zeros((n, c), np.float64)  # time-mean features
+    tm = np.empty(n, np.float64)  # temporal term
+    for i in range(n):
+        last = prev[b, lo + i] if has_prev else 0.0
+        acc_t = 0.0
+        for t in range(t_n):
+            mc = 0.0
+            for k in range(c):
+                v = np.float64(x[t, b, lo + i, k])
+                fm[i, k] += v
+                mc += v
+            mc /= c
+            acc_t += abs(mc - last)
+            last = mc
+        tm[i] = acc_t / t_n
+    if t_n > 1:
+        fm /= t_n
+    # 3x3 box sums (zero outside the map), separable: rows then columns.
+    rows = np.empty((n, c), np.float64)
+    for i in range(h):
+        for j in range(w):
+            r = i * w + j
+            for k in range(c):
+                rows[r, k] = fm[r, k]
+            if j > 0:
                 for k in range(c):
-                    v = np.float64(fmap[b, i, j, k])
-                    m = nb[k] / cnt
-                    dot += v * m
-                    na += v * v
-                    nn2 += m * m
-                den = np.sqrt(na) * np.sqrt(nn2)
-                if den < _EPS:
-                    den = _EPS
-                out[b, i * w + j] = 1.0 - dot / den
-
-
-@njit(cache=True)
-def _spatial_official(fmap, out):
-    """fmap [B, h, w, C] -> out [B, h*w]: -cos(x, box-summed channel sum * ones(C))."""
-    b_n, h, w, c = fmap.shape
-    s = np.zeros((h, w), np.float64)
-    for b in range(b_n):
-        for i in range(h):
-            for j in range(w):
-                acc = 0.0
+                    rows[r, k] += fm[r - 1, k]
+            if j < w - 1:
                 for k in range(c):
-                    acc += fmap[b, i, j, k]
-                s[i, j] = acc
-        for i in range(h):
-            for j in range(w):
-                box = 0.0
-                for ii in range(max(i - 1, 0), min(i + 2, h)):
-                    for jj in range(max(j - 1, 0), min(j + 2, w)):
-                        box += s[ii, jj]
+                    rows[r, k] += fm[r + 1, k]
+    sp = np.empty(n, np.float64)
+    box = np.empty(c, np.float64)
+    for i in range(h):
+        for j in range(w):
+            r = i * w + j
+            for k in range(c):
+                box[k] = rows[r, k]
+            if i > 0:
+                for k in range(c):
+                    box[k] += rows[r - w, k]
+            if i < h - 1:
+                for k in range(c):
+                    box[k] += rows[r + w, k]
+            if official:
+                # all-ones CxC kernel: the neighbour vector is (box sum of the channel sum) * ones(C)
+                tot = 0.0
+                sx = 0.0
                 na = 0.0
                 for k in range(c):
-                    v = np.float64(fmap[b, i, j, k])
-                    na += v * v
-                den = abs(box) * np.sqrt(c) * np.sqrt(na)
-                if den < _EPS:
-                    den = _EPS
-                out[b, i * w + j] = -(box * s[i, j]) / den
-
-
-@njit(cache=True)
-def _temporal(m, prev, has_prev, out):
-    """m [T, B, n] channel means, prev [B, n] -> out [B, n] = mean_t |m_t - m_{t-1}|."""
-    t_n, b_n, n = m.shape
-    for b in range(b_n):
-        for i in range(n):
-            last = prev[b, i] if has_prev else 0.0
-            acc = 0.0
-            for t in range(t_n):
-                cur = np.float64(m[t, b, i])
-                acc += abs(cur - last)
-                last = cur
-            out[b, i] = acc / t_n
-
-
-@njit(cache=True)
-def _minmax_add(src, weight, dst):
-    """dst [B, n] += weight * minmax-normalised src (per row)."""
-    b_n, n = src.shape
-    for b in range(b_n):
-        lo = src[b, 0]
-        hi = src[b, 0]
-        for i in range(n):
-            lo = min(lo, src[b, i])
-            hi = max(hi, src[b, i])
-        rng = hi - lo
-        for i in range(n):
+                    tot += box[k]
+                    sx += fm[r, k]
+                    na += fm[r, k] * fm[r, k]
+                den = abs(tot) * np.sqrt(c) * np.sqrt(na)
+                sp[r] = -(tot * sx) / max(den, _EPS)
+                continue
+            cnt = (min(i + 1, h - 1) - max(i - 1, 0) + 1) * (min(j + 1, w - 1) - max(j - 1, 0) + 1)
+            if not include_center:
+                cnt -= 1
+            if cnt == 0:
+                sp[r] = 0.0
+                continue
+            dot = 0.0
+            na = 0.0
+            nn2 = 0.0
+            for k in range(c):
+                v = fm[r, k]
+                mm = box[k] - v if not include_center else box[k]
+                mm /= cnt
+                dot += v * mm
+                na += v * v
+                nn2 += mm * mm
+            sp[r] = 1.0 - dot / max(np.sqrt(na) * np.sqrt(nn2), _EPS)
+    for term in range(2):
+        src = sp if term == 0 else tm
+        wt = 1.0 if term == 0 else tw
+        if term == 1 and tw == 0.0:
+            break
+        if softmax:
+            mx = src.max()
+            tot = 0.0
+            for i in range(n):
+                tot += np.exp(src[i] - mx)
+            for i in range(n):
+                scores[b, lo + i] += wt * np.exp(src[i] - mx) / tot
+        else:
+            lo_v = src.min()
+            rng = src.max() - lo_v
             if rng > _EPS:
-                dst[b, i] += weight * (src[b, i] - lo) / rng
+                for i in range(n):
+                    scores[b, lo + i] += wt * (src[i] - lo_v) / rng
 
 
-def _softmax_add(src: np.ndarray, weight: float, dst: np.ndarray) -> None:
-    e = np.exp(src - src.max(-1, keepdims=True))
-    dst += weight * e / e.sum(-1, keepdims=True)
+@njit(cache=True, fastmath=True)
+def _score_all(x, offsets, hs, ws, prev, has_prev, include_center, official, softmax, tw, scores, last):
+    t_n, b_n, n_tok, c = x.shape
+    for b in range(b_n):
+        for m in range(offsets.shape[0]):
+            _score_map(x, b, offsets[m], hs[m], ws[m], prev, has_prev, include_center, official, softmax, tw, scores)
+        for i in range(n_tok):
+            acc = 0.0
+            for k in range(c):
+                acc += x[t_n - 1, b, i, k]
+            last[b, i] = acc / c
 
 
 def ir_scores_numba(
@@ -125,36 +133,62 @@ def ir_scores_numba(
     prev_mean: np.ndarray | None = None,
     opts: ScoreOptions = ScoreOptions(),
 ) -> tuple[np.ndarray, np.ndarray]:
-    """x [T, B, N, C] float32 -> (scores [B, N] float32, last-step channel mean [B, N] float32)."""
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    t, b, n, c = x.shape
-    xm = x.mean(0, dtype=np.float64).astype(np.float32)  # time mean, matches torch's float32 mean closely
-    m = x.mean(-1)  # [T, B, N] channel means
-    scores = np.zeros((b, n), np.float64)
-    add = _minmax_add if opts.normalize == "minmax" else _softmax_add
+    """x [T, B, N, C] float32 -> (scores [B, N] float32, last-step channel mean [B, N] float32).
+
+    Same definitions as :func:`evtrack.pruning.scores.ir_scores`, one compiled pass per map.
+    """
+    if opts.spatial not in ("paper", "official"):
+        raise ValueError(f"spatial: found {opts.spatial!r}; expected 'paper' or 'official'")
     if opts.normalize not in ("minmax", "softmax"):
         raise ValueError(f"normalize: found {opts.normalize!r}; expected 'minmax' or 'softmax'")
-    for mp in maps:
-        lo, hi = mp.offset, mp.offset + mp.h * mp.w
-        fmap = np.ascontiguousarray(xm[:, lo:hi].reshape(b, mp.h, mp.w, c))
-        sp = np.empty((b, hi - lo), np.float64)
-        if opts.spatial == "paper":
-            _spatial_paper(fmap, opts.include_center, sp)
-        elif opts.spatial == "official":
-            _spatial_official(fmap, sp)
-        else:
-            raise ValueError(f"spatial: found {opts.spatial!r}; expected 'paper' or 'official'")
-        part = np.zeros((b, hi - lo), np.float64)
-        add(sp, 1.0, part)
-        if opts.temporal_weight != 0.0:
-            tm = np.empty((b, hi - lo), np.float64)
-            has = prev_mean is not None
-            prev = (
-                np.ascontiguousarray(prev_mean[:, lo:hi], dtype=np.float64)
-                if has
-                else np.zeros((b, hi - lo), np.float64)
-            )
-            _temporal(np.ascontiguousarray(m[:, :, lo:hi]), prev, has, tm)
-            add(tm, float(opts.temporal_weight), part)
-        scores[:, lo:hi] = part
-    return scores.astype(np.float32), np.ascontiguousarray(m[-1])
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    t, b, n, c = x.shape
+    has = prev_mean is not None
+    prev = np.ascontiguousarray(prev_mean, dtype=np.float32) if has else np.zeros((1, 1), np.float32)
+    scores = np.zeros((b, n), np.float64)
+    last = np.empty((b, n), np.float32)
+    _score_all(
+        x, np.array([m.offset for m in maps], np.int64), np.array([m.h for m in maps], np.int64),
+        np.array([m.w for m in maps], np.int64), prev, has, opts.include_center, opts.spatial == "official",
+        opts.normalize == "softmax", float(opts.temporal_weight), scores, last,
+    )
+    return scores.astype(np.float32), last
+
+
+
+
+@njit(cache=True)
+def _topk_maps(scores, offsets, sizes, ks, active, has_active, out):
+    """Per map, the ks[m] highest scores (ties to the lower index), ascending, into out [B, sum(ks)]."""
+    b_n = scores.shape[0]
+    for b in range(b_n):
+        pos = 0
+        for m in range(offsets.shape[0]):
+            lo = offsets[m]
+            n = sizes[m]
+            k = ks[m]
+            neg = np.empty(n, np.float64)
+            for i in range(n):
+                if has_active and not active[b, lo + i]:
+                    neg[i] = np.inf
+                else:
+                    neg[i] = -np.float64(scores[b, lo + i])
+            order = np.argsort(neg, kind="mergesort")[:k]
+            order.sort()
+            for j in range(k):
+                out[b, pos + j] = lo + order[j]
+            pos += k
+
+
+def topk_maps_numba(
+    scores: np.ndarray, maps: Sequence[MapSpec], ks: Sequence[int], active: np.ndarray | None = None
+) -> np.ndarray:
+    """Kept token indices [B, sum(ks)] (int64, ascending per map) — numba twin of select_indices."""
+    offsets = np.array([m.offset for m in maps], np.int64)
+    sizes = np.array([m.h * m.w for m in maps], np.int64)
+    ks_arr = np.array(ks, np.int64)
+    out = np.empty((scores.shape[0], int(ks_arr.sum())), np.int64)
+    has = active is not None
+    act = np.ascontiguousarray(active) if has else np.zeros((1, 1), np.bool_)
+    _topk_maps(np.ascontiguousarray(scores), offsets, sizes, ks_arr, act, has, out)
+    return out

@@ -27,6 +27,24 @@ def topk_indices(scores: torch.Tensor, k: int) -> torch.Tensor:
     return torch.sort(order, dim=-1).values
 
 
+def map_keep_counts(
+    maps: Sequence[MapSpec],
+    ratio: float,
+    keep_maps: Sequence[str] = (),
+    active: torch.Tensor | None = None,
+) -> list[int]:
+    """Tokens kept per map: ``n_keep`` of the map size (whole maps for ``keep_maps``), capped by the
+    fewest active tokens of any sample in cumulative mode."""
+    ks = []
+    for mp in maps:
+        n = mp.h * mp.w
+        k = n if mp.name in keep_maps else n_keep(n, ratio)
+        if active is not None:
+            k = min(k, int(active[:, mp.offset : mp.offset + n].sum(-1).min().item()))
+        ks.append(k)
+    return ks
+
+
 def select_indices(
     scores: torch.Tensor,
     maps: Sequence[MapSpec],
@@ -41,19 +59,13 @@ def select_indices(
     tokens not yet stopped (cumulative early stopping); K per map is computed from the full map
     size and capped by the number of active tokens, so a stopped token is never revived.
     """
+    ks = map_keep_counts(maps, ratio, keep_maps, active)
     parts = []
-    for mp in maps:
-        n = mp.h * mp.w
-        sl = slice(mp.offset, mp.offset + n)
+    for mp, k in zip(maps, ks, strict=True):
+        sl = slice(mp.offset, mp.offset + mp.h * mp.w)
         s = scores[:, sl]
-        if mp.name in keep_maps:
-            k = n
-        else:
-            k = n_keep(n, ratio)
         if active is not None:
-            a = active[:, sl]
-            k = min(k, int(a.sum(-1).min().item()))
-            s = s.masked_fill(~a, float("-inf"))
+            s = s.masked_fill(~active[:, sl], float("-inf"))
         parts.append(topk_indices(s, k) + mp.offset)
     return torch.cat(parts, dim=-1)
 
@@ -61,12 +73,16 @@ def select_indices(
 def gather_tokens(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """x [T, B, N, C], idx [B, K] -> [T, B, K, C] (differentiable w.r.t. x)."""
     t, b, n, c = x.shape
+    if b == 1:  # the tracking case: a plain index_select is cheaper than gather
+        return x.index_select(2, idx[0])
     return torch.gather(x, 2, idx[None, :, :, None].expand(t, b, idx.shape[1], c))
 
 
 def scatter_tokens(x: torch.Tensor, idx: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Copy of x [T, B, N, C] with the tokens at idx [B, K] replaced by y [T, B, K, C]."""
     t, b, k, c = y.shape
+    if b == 1:
+        return x.index_copy(2, idx[0], y)
     return x.scatter(2, idx[None, :, :, None].expand(t, b, k, c), y)
 
 

@@ -9,12 +9,19 @@ Draw order (bottom to top): background (moved by the camera), distractors, targe
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
 
-from evtrack.sim.textures import SHAPE_KINDS, TEXTURE_KINDS, make_background, make_shape, make_texture, rasterize
+from evtrack.sim.textures import (
+    SHAPE_KINDS,
+    TEXTURE_KINDS,
+    make_background,
+    make_shape,
+    make_texture,
+    rasterize,
+)
 from evtrack.sim.trajectories import SAMPLE_DT_S, Trajectory, camera_trajectory, random_trajectory
 
 
@@ -50,7 +57,9 @@ class Sprite:
 
     def box(self, t_s: float) -> np.ndarray:
         """Exact axis-aligned box ``x, y, w, h`` of the transformed outline (sensor pixels)."""
-        lin, c = self._linear(t_s)
+        return self._box(*self._linear(t_s))
+
+    def _box(self, lin: np.ndarray, c: np.ndarray) -> np.ndarray:
         pts = self.polygon @ lin.T + c
         lo, hi = pts.min(0), pts.max(0)
         return np.array([lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]])
@@ -62,7 +71,7 @@ class Sprite:
         """
         h, w = sensor_size
         lin, c = self._linear(t_s)
-        bx, by, bw, bh = self.box(t_s)
+        bx, by, bw, bh = self._box(lin, c)
         x0, y0 = max(int(np.floor(bx)) - 2, 0), max(int(np.floor(by)) - 2, 0)
         x1, y1 = min(int(np.ceil(bx + bw)) + 2, w), min(int(np.ceil(by + bh)) + 2, h)
         if x1 <= x0 or y1 <= y0:
@@ -175,6 +184,11 @@ class SceneConfig:
     max_distractors: int = 3
     p_occlusion: float = 0.5
     p_low_contrast: float = 0.3
+    # event-rate budget: the background's contrast is scaled so that it alone makes at most a rate
+    # drawn from this range, then occluders/distractors are dimmed if the total exceeds max_rate
+    background_rate_ev_s: tuple[float, float] = (20_000.0, 120_000.0)
+    max_rate_ev_s: float = 300_000.0
+    rate_threshold: float = 0.25  # the nominal contrast threshold the rate estimate assumes
 
 
 def random_scene(rng: np.random.Generator, cfg: SceneConfig = SceneConfig()) -> Scene:
@@ -186,7 +200,7 @@ def random_scene(rng: np.random.Generator, cfg: SceneConfig = SceneConfig()) -> 
     bg_contrast = float(rng.uniform(*cfg.background_contrast))
     background = make_background(rng, (h + 2 * pad, w + 2 * pad), bg_contrast)
     cam_speed = float(rng.uniform(*cfg.camera_speed_px_s))
-    camera = camera_trajectory(rng, duration, cam_speed)
+    camera = camera_trajectory(rng, duration, cam_speed, zoom_amplitude=0.03 * cam_speed / 40.0)
     # keep the camera offset inside the padded background
     camera = Trajectory(camera.t_s, np.clip(camera.cx, -pad + 20, pad - 20), np.clip(camera.cy, -pad + 20, pad - 20),
                         camera.scale, camera.angle_deg)
@@ -231,7 +245,7 @@ def random_scene(rng: np.random.Generator, cfg: SceneConfig = SceneConfig()) -> 
         full = bool(rng.random() < 0.5)
         target_extent = max(tw, th) * s
         ow = target_extent * (rng.uniform(1.3, 2.0) if full else rng.uniform(0.4, 0.8))
-        oh = max(h, w) * 1.2 if rng.random() < 0.5 else target_extent * rng.uniform(1.5, 3.0)
+        oh = max(h, w) * 1.2 if rng.random() < 0.3 else target_extent * rng.uniform(1.5, 3.0)
         ang = rng.uniform(0, 2 * np.pi)
         v = rng.uniform(80, 250)
         vel = np.array([np.cos(ang), np.sin(ang)]) * v
@@ -247,4 +261,45 @@ def random_scene(rng: np.random.Generator, cfg: SceneConfig = SceneConfig()) -> 
     fast = float(np.max(np.hypot(np.diff(traj.cx), np.diff(traj.cy))) / SAMPLE_DT_S)
     attrs["max_speed_px_s"] = round(fast, 1)
     attrs["scale_range"] = [round(float(traj.scale.min()), 3), round(float(traj.scale.max()), 3)]
-    return Scene((h, w), duration, background, camera, target, distractors, occluders, attrs)
+    scene = Scene((h, w), duration, background, camera, target, distractors, occluders, attrs)
+    limit_event_rate(scene, float(rng.uniform(*cfg.background_rate_ev_s)), cfg.max_rate_ev_s, cfg.rate_threshold)
+    return scene
+
+
+def estimate_event_rate(scene: Scene, threshold: float, *, background_only: bool = False, n_probes: int = 12,
+                        dt_s: float = 1e-3, log_eps: float = 0.02) -> float:
+    """Expected events per second: mean over probe times of sum |d log I| / threshold / dt.
+
+    Cheap (2 renders per probe); used to keep sequences inside an event-rate budget.
+    """
+    total = 0.0
+    times = (np.arange(n_probes) + 0.5) / n_probes * (scene.duration_s - dt_s)
+    for t in times:
+        f0 = scene._background(t) if background_only else scene.render(t)
+        f1 = scene._background(t + dt_s) if background_only else scene.render(t + dt_s)
+        total += float(np.abs(np.log(f1 + log_eps) - np.log(f0 + log_eps)).sum()) / threshold / dt_s
+    return total / n_probes
+
+
+def _dim(sp: Sprite, k: float) -> Sprite:
+    m = float((sp.texture * sp.mask).sum() / max(sp.mask.sum(), 1e-9))
+    return replace(sp, texture=(m + k * (sp.texture - m)).astype(np.float32))
+
+
+def limit_event_rate(scene: Scene, background_rate: float, max_rate: float, threshold: float) -> None:
+    """Scale background (then occluder/distractor) contrast so the scene stays within the budget."""
+    bg_rate = estimate_event_rate(scene, threshold, background_only=True)
+    if bg_rate > background_rate:
+        k = background_rate / bg_rate
+        m = float(scene.background.mean())
+        scene.background = (m + k * (scene.background - m)).astype(np.float32)
+        scene.attributes["background_contrast"] = round(scene.attributes.get("background_contrast", 1.0) * k, 4)
+    rate = estimate_event_rate(scene, threshold)
+    for _ in range(3):
+        if rate <= max_rate or not (scene.occluders or scene.distractors):
+            break
+        k = max(0.3, max_rate / rate)
+        scene.occluders = [_dim(o, k) for o in scene.occluders]
+        scene.distractors = [_dim(d, k) for d in scene.distractors]
+        rate = estimate_event_rate(scene, threshold)
+    scene.attributes["expected_rate_ev_s"] = int(rate)

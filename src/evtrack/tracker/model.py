@@ -10,13 +10,13 @@ from evtrack.tracker.config import TrackerConfig
 from evtrack.tracker.head import CenterHead
 from evtrack.tracker.layers import fuse_batchnorm
 
-INPUT_SCALE = 1.0 / 255.0  # SDTrack frames are clipped to 0..255
 
 
 class SDTrackNet(nn.Module):
     """``forward(template [B,3,Hz,Wz], search [B,3,Hx,Wx]) -> {"score", "offset", "size"}``.
 
-    Frames are repeated over ``cfg.time_steps`` (T, time steps first inside the network).
+    Frames are SDTrack event frames scaled to 0..1 (``sdtrack_frame`` without ``raw``), repeated over
+    ``cfg.time_steps`` (T, time steps first inside the network).
     """
 
     def __init__(self, cfg: TrackerConfig) -> None:
@@ -29,8 +29,7 @@ class SDTrackNet(nn.Module):
     def _to_steps(self, frames: torch.Tensor) -> torch.Tensor:
         if frames.dim() != 4:
             raise ValueError(f"expected frames [B, C, H, W], got shape {tuple(frames.shape)}")
-        x = frames * INPUT_SCALE
-        return x.unsqueeze(0).expand(self.cfg.time_steps, *x.shape)
+        return frames.unsqueeze(0).expand(self.cfg.time_steps, *frames.shape)
 
     def embed_template(self, template: torch.Tensor) -> torch.Tensor:
         """Conv features of the template ``[T, B, C, h, w]``; cached by the online tracker."""
@@ -43,8 +42,16 @@ class SDTrackNet(nn.Module):
         x = x.transpose(2, 3).unflatten(3, (m.h, m.w))  # [T, B, C, H, W]
         return self.head(x)
 
-    def forward(self, template: torch.Tensor, search: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.forward_search(self.embed_template(template), search)
+    def forward(
+        self, template: torch.Tensor | None, search: torch.Tensor, z_feat: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Full forward; the online tracker passes the cached ``z_feat`` (and ``template=None``) so
+        that one call is one tracked frame (op counters hook this method)."""
+        if z_feat is None:
+            if template is None:
+                raise ValueError("forward needs a template or its cached features z_feat")
+            z_feat = self.embed_template(template)
+        return self.forward_search(z_feat, search)
 
     def fuse(self) -> SDTrackNet:
         """Fold BatchNorm for inference (eval mode only; irreversible)."""

@@ -50,11 +50,15 @@ def create_model(name: str, **overrides) -> SDTrackNet:
 
 @register_model
 def tiny() -> TrackerConfig:
-    """CPU-sized tracker: 128 px search / 64 px template, 16x16 + 8x8 token maps, 4 blocks at C=128."""
+    """CPU-sized tracker: 128 px search / 64 px template, 16x16 + 8x8 token maps, 4 blocks at C=64.
+
+    Sized for > 50 tracked frames/s on one CPU thread: the conv stages skip the 64x64-resolution block
+    (its many small element-wise ops dominate on CPU) and the transformer runs at C=64.
+    """
     return TrackerConfig(
-        name="tiny", search_size=128, template_size=64, conv_channels=(16, 32, 64), conv_blocks=(1, 1, 1),
-        conv_mlp_ratio=2.0, embed_stride=1, stage_dims=(128,), stage_depths=(4,), heads=4, v_ratio=1,
-        head_channels=64,
+        name="tiny", search_size=128, template_size=64, conv_channels=(16, 32, 64), conv_blocks=(0, 1, 1),
+        conv_mlp_ratio=2.0, embed_stride=1, stage_dims=(64,), stage_depths=(4,), heads=4, v_ratio=1,
+        head_channels=48,
     )
 
 

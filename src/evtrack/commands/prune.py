@@ -1,0 +1,87 @@
+"""``evtrack prune CKPT --keep ... --out PRUNED``: store token-pruning settings in a checkpoint.
+
+The weights are copied unchanged (pruning is training-free); the settings go into the checkpoint's
+``pruning`` field, which ``load_tracker`` passes back to ``apply_pruning``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "prune",
+        help="apply TP-Spikformer token pruning settings to a checkpoint (no retraining)",
+        description=__doc__,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("checkpoint", help="trained tracker checkpoint (.pt)")
+    p.add_argument("--out", required=True, help="where to write the pruned checkpoint")
+    p.add_argument(
+        "--keep", default="default",
+        help="keep fraction per prunable block: 'default' (official SDT-V3 schedule, ~57%% of tokens), "
+        "'1.0' (dense), one ratio for all blocks, or one per block, comma-separated",
+    )
+    p.add_argument("--mode", choices=("reselect", "cumulative"), default="reselect",
+                   help="re-score every block, or stop skipped tokens for good")
+    p.add_argument("--criterion", choices=("ir", "random", "density"), default="ir",
+                   help="token score: information-retaining, random, or input event density")
+    p.add_argument("--keep-template", action="store_true", help="never prune template tokens")
+    p.add_argument("--compensate", action="store_true",
+                   help="rescale linear attention by N/K when running on K of N tokens")
+    p.add_argument("--spatial", choices=("paper", "official"), default="paper", help="IR spatial term form")
+    p.add_argument("--normalize", choices=("minmax", "softmax"), default="minmax", help="IR score normalisation")
+    p.add_argument("--temporal-weight", type=float, default=1.0, help="weight of the IR temporal term")
+    p.set_defaults(func=run)
+
+
+def options_from_args(args) -> dict:
+    """apply_pruning options of the parsed flags (shared with other commands that take --keep)."""
+    return dict(
+        mode=args.mode, criterion=args.criterion, prune_template=not args.keep_template,
+        compensate=args.compensate, spatial=args.spatial, normalize=args.normalize,
+        temporal_weight=args.temporal_weight,
+    )
+
+
+def run(args) -> int:
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import torch
+
+    from evtrack.pruning import apply_pruning
+    from evtrack.tracker.checkpoint import load_checkpoint, load_state
+    from evtrack.tracker.model import SDTrackNet
+
+    src, out = Path(args.checkpoint), Path(args.out)
+    payload = load_checkpoint(src)
+    cfg = payload["config"]
+    model = SDTrackNet(cfg)
+    load_state(model, payload["model"], source=str(src))
+    apply_pruning(model, args.keep, **options_from_args(args))
+    payload["config"] = cfg.to_dict()
+    if model.pruning is None:
+        payload.pop("pruning", None)
+    else:
+        payload["pruning"] = model.pruning
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    if model.pruning is None:
+        print(f"{out}: dense (no pruning)")
+    else:
+        layout = model.backbone.layout
+        keep = model.pruning["keep"]
+        print(f"{out}: keep per prunable block {', '.join(f'{r:.3g}' for r in keep)} "
+              f"(mean {sum(keep) / len(keep):.1%} of {layout.n_tokens} tokens), mode {args.mode}, "
+              f"criterion {args.criterion}")
+    return 0

@@ -1,0 +1,51 @@
+"""``evtrack train``: train a spiking tracker on a dataset in the FE108 layout (CPU, GPU, torchrun)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a tracker (resumable; under torchrun it uses DDP)",
+        description="Train an SDTrack-style spiking tracker on <data>/<split>/<seq>/ sequences. "
+        "Writes OUT/last.pt (resumable) every --ckpt-every-s seconds and OUT/log.csv.",
+    )
+    p.add_argument("--config", default="tiny", help="model config name (see `evtrack model-info`)")
+    p.add_argument("--data", required=True, help="dataset root holding train/<seq>/ folders")
+    p.add_argument("--split", default="train")
+    p.add_argument("--out", required=True, help="run directory (created)")
+    p.add_argument("--steps", type=int, default=2000, help="total optimiser steps")
+    p.add_argument("--batch", type=int, default=16, help="pairs per step and process")
+    p.add_argument("--lr", type=float, default=4e-4)
+    p.add_argument("--resume", default=None, help="checkpoint to continue from (e.g. OUT/last.pt)")
+    p.add_argument("--export", default=None, help="also write fp16 inference weights here at the end")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ckpt-every-s", type=float, default=180.0)
+    p.add_argument("--max-sequences", type=int, default=None, help="use only the first N sequences")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from evtrack.errors import UserError
+    from evtrack.tracker.train import TrainConfig, train
+
+    for name in ("steps", "batch"):
+        if getattr(args, name) < 1:
+            raise UserError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if args.threads is not None and args.threads < 1:
+        raise UserError(f"--threads must be >= 1, got {args.threads}")
+    tc = TrainConfig(
+        data=Path(args.data), out=Path(args.out), model=args.config, split=args.split, steps=args.steps,
+        batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads, ckpt_every_s=args.ckpt_every_s,
+        resume=Path(args.resume) if args.resume else None, export=Path(args.export) if args.export else None,
+        max_sequences=args.max_sequences, progress=not args.no_progress,
+    )
+    last = train(tc)
+    print(f"checkpoint: {last}")
+    return 0

@@ -1,0 +1,466 @@
+"""dv-processing network streams that cannot hang or crash the tracker.
+
+Writer side, :class:`EventPublisher`: a dv ``NetworkWriter`` on an event stream plus the
+end-of-stream handshake of :mod:`evtrack.live.protocol` (marker packet, then wait for the
+clients to leave).
+
+Reader side, :class:`NetworkEventSource`. dv's ``NetworkReader`` holds the Python GIL while it
+waits inside C++: a silent or garbage server freezes the whole process, an absurd packet size
+makes it wait forever, a bad stream id segfaults it and a negative size aborts it (all tried on
+dv-processing 2.0.4). So the reader is layered:
+
+1. a *guard* thread in this process owns the TCP connection to the server and forwards only
+   whole packets that pass :class:`~evtrack.live.protocol.FrameChecker` (clear FormatError
+   otherwise), to a loopback socket of its own;
+2. dv's ``NetworkReader`` runs in a child process connected to the guard and sends canonical
+   event packets back over a pipe, with heartbeats;
+3. this process watches: no heartbeat for ``stall_timeout_s`` or a dead child means the reader is
+   killed and the connection counts as dropped. Dropped connections are retried with
+   exponential back-off; the consumer (the StreamTracker) keeps running meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from evtrack.errors import FormatError, UserError
+from evtrack.io.events import EVENT_DTYPE
+from evtrack.live.protocol import FrameChecker, eos_marker, from_dv_array, split_eos, to_dv_store
+
+
+class StreamLost(ConnectionError):
+    """The stream stopped without an end-of-stream marker (retried by NetworkEventSource)."""
+
+
+def parse_tcp_url(url: str) -> tuple[str, int]:
+    """``tcp://HOST:PORT`` (or ``HOST:PORT``) -> (host, port)."""
+    rest = url[len("tcp://"):] if url.startswith("tcp://") else url
+    host, sep, port = rest.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(f"source {url!r}: expected tcp://HOST:PORT with a port in 1..65535")
+    return host.strip("[]"), int(port)
+
+
+# ---------------------------------------------------------------------------------------- writer
+class EventPublisher:
+    """A dv NetworkWriter for canonical events, with the end-of-stream handshake.
+
+    Binds to ``host`` (127.0.0.1 unless the caller names another address).
+    """
+
+    def __init__(self, host: str, port: int, sensor_size: tuple[int, int], *, name: str = "evtrack") -> None:
+        import dv_processing as dv
+
+        h, w = sensor_size
+        if w < 16:
+            raise UserError(f"sensor width {w} < 16: too narrow for the end-of-stream marker")
+        self.errors: list[str] = []
+        stream = dv.io.Stream.EventStream(0, "events", name, (int(w), int(h)))
+        try:
+            self._writer = dv.io.NetworkWriter(host, int(port), stream, 10, self._on_error)
+        except RuntimeError as exc:
+            raise UserError(f"cannot serve on {host}:{port}: {str(exc).split(' [')[0]}") from None
+        self.host, self.port = host, int(port)
+        self.sent_events = 0
+        self.last_t_us = 0
+        self._closed = False
+
+    def _on_error(self, code, message: str) -> None:  # dv's callback, from its I/O thread
+        self.errors.append(f"{code}: {message}")
+
+    @property
+    def clients(self) -> int:
+        return self._writer.getClientCount()
+
+    @property
+    def queued(self) -> int:
+        return self._writer.getQueuedPacketCount()
+
+    def wait_for_client(self, timeout_s: float | None = None, poll_s: float = 0.01) -> bool:
+        end = None if timeout_s is None else time.monotonic() + timeout_s
+        while self.clients == 0:
+            if end is not None and time.monotonic() > end:
+                return False
+            time.sleep(poll_s)
+        return True
+
+    def publish(self, events: np.ndarray) -> None:
+        if len(events) == 0:
+            return
+        self._writer.writeEvents(to_dv_store(events))
+        self.sent_events += len(events)
+        self.last_t_us = int(events["t"][-1])
+
+    def finish(self, linger_s: float = 10.0) -> bool:
+        """Send the EOS marker, wait until all clients left (True) or ``linger_s`` passed (False)."""
+        if self._closed:
+            return True
+        self._writer.writeEvents(to_dv_store(eos_marker(self.last_t_us, self.sent_events)))
+        end = time.monotonic() + linger_s
+        drained = False
+        while time.monotonic() < end:
+            if self.clients == 0 and self.queued == 0:
+                drained = True
+                break
+            time.sleep(0.01)
+        self.close()
+        return drained
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            del self._writer
+
+    def __enter__(self) -> EventPublisher:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# ------------------------------------------------------------------------------- reader child
+def _child_main(conn, kind: str, host: str, port: int, serial: str | None, heartbeat_s: float) -> None:
+    """Runs dv's reader (network or camera) in a child process; every message is tagged bytes."""
+
+    def send(tag: bytes, payload: bytes) -> None:
+        conn.send_bytes(tag + payload)
+
+    def send_json(tag: bytes, obj) -> None:
+        send(tag, json.dumps(obj).encode())
+
+    try:
+        import dv_processing as dv
+
+        if kind == "camera":
+            reader = dv.io.camera.open(serial) if serial else dv.io.camera.open()
+        else:
+            reader = dv.io.NetworkReader(host, port)
+        if not reader.isEventStreamAvailable():
+            send_json(b"X", {"message": "the stream has no event stream"})
+            return
+        w, h = reader.getEventResolution()
+        send_json(b"C", {"width": int(w), "height": int(h), "camera": reader.getCameraName()})
+        last = time.monotonic()
+        while True:
+            if conn.poll():
+                if conn.recv_bytes() == b"stop":
+                    break
+            batch = reader.getNextEventBatch()
+            now = time.monotonic()
+            if batch is not None and batch.size() > 0:
+                send(b"E", from_dv_array(batch.numpy()).tobytes())
+                last = now
+                continue
+            if not reader.isRunning():
+                send_json(b"Q", {"message": "stream closed by the sender"})
+                break
+            if now - last > heartbeat_s:
+                send(b"H", b"")
+                last = now
+            time.sleep(0.0005)
+    except (BrokenPipeError, EOFError):
+        return
+    except Exception as exc:  # noqa: BLE001 - reported to the parent as one line
+        try:
+            send_json(b"X", {"message": f"{type(exc).__name__}: {str(exc).split(' [')[0]}"})
+        except (BrokenPipeError, OSError):
+            pass
+
+
+# -------------------------------------------------------------------------------------- guard
+class _Guard:
+    """Relays upstream -> downstream, forwarding only validated whole packets."""
+
+    def __init__(self, listener: socket.socket, upstream: socket.socket, checker: FrameChecker, first: bytes) -> None:
+        self.upstream = upstream
+        self.checker = checker
+        self.error: FormatError | None = None
+        self.upstream_closed = threading.Event()
+        self.listener = listener
+        self.downstream: socket.socket | None = None
+        self._first = first
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="dv-guard", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.listener.settimeout(30)
+            self.downstream, _ = self.listener.accept()
+            self.downstream.sendall(self._first)
+            self.upstream.settimeout(0.2)
+            while not self._stop.is_set():
+                try:
+                    data = self.upstream.recv(1 << 20)
+                except TimeoutError:
+                    continue
+                if not data:
+                    break
+                ok = self.checker.feed(data)
+                if ok:
+                    self.downstream.sendall(ok)
+        except FormatError as exc:
+            self.error = exc
+        except OSError:
+            pass
+        finally:
+            self.upstream_closed.set()
+
+    def close(self) -> None:
+        self._stop.set()
+        for s in (self.upstream, self.downstream, self.listener):
+            if s is not None:
+                try:
+                    s.close()
+                except OSError:
+                    pass
+        self._thread.join(timeout=2)
+
+    def close_downstream(self) -> None:
+        if self.downstream is not None:
+            try:
+                self.downstream.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+# ------------------------------------------------------------------------------------- source
+@dataclass(frozen=True)
+class SourceConfig:
+    """Timeouts and retry policy of a live source."""
+
+    connect_timeout_s: float = 5.0  # TCP connect + stream header + reader start
+    stall_timeout_s: float = 5.0  # reader process silent (not even heartbeats) this long = hung
+    idle_timeout_s: float | None = 10.0  # no events this long = connection treated as dropped
+    max_retries: int | None = 5  # consecutive failed attempts before giving up (None = forever)
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 8.0
+    heartbeat_s: float = 0.25
+    drain_s: float = 0.3  # after the sender closes, wait this long with no data before disconnecting
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """A change of connection state, for logs and JSON status lines."""
+
+    kind: str  # connecting, connected, dropped, retry, eos, closed
+    message: str
+    attempt: int = 0
+    delay_s: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"type": "status", "status": self.kind, "message": self.message, "attempt": self.attempt,
+                "delay_s": round(self.delay_s, 3), "wall_time": round(time.time(), 6)}
+
+
+class _ReaderProcess:
+    """One attempt: the dv reader child plus, for TCP, the guard in front of it."""
+
+    def __init__(self, kind: str, host: str, port: int, serial: str | None, cfg: SourceConfig) -> None:
+        ctx = mp.get_context("spawn")  # never fork a process that may hold torch threads
+        self.conn, child_conn = ctx.Pipe(duplex=True)
+        self.proc = ctx.Process(target=_child_main, args=(child_conn, kind, host, port, serial, cfg.heartbeat_s),
+                                daemon=True, name="evtrack-dv-reader")
+        self.proc.start()
+        child_conn.close()
+
+    def stop(self) -> None:
+        try:
+            self.conn.send_bytes(b"stop")
+        except OSError:
+            pass
+        self.proc.join(timeout=1.0)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(timeout=1.0)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(timeout=1.0)
+        self.conn.close()
+
+
+class NetworkEventSource:
+    """Iterate over event packets from a dv TCP stream (``kind="tcp"``) or camera (``kind="camera"``).
+
+    Reconnects after a dropped connection with exponential back-off, reporting each change to
+    ``on_status``. Iteration ends after an end-of-stream marker (``eos_total`` = events the sender
+    announced) or :meth:`close`; it raises FormatError / UserError once ``max_retries``
+    consecutive attempts failed.
+    """
+
+    def __init__(self, host: str = "", port: int = 0, *, kind: str = "tcp", serial: str | None = None,
+                 config: SourceConfig = SourceConfig(),
+                 on_status: Callable[[SourceStatus], None] | None = None) -> None:
+        if kind not in ("tcp", "camera"):
+            raise UserError(f"source kind {kind!r}, expected 'tcp' or 'camera'")
+        self.kind, self.host, self.port, self.serial = kind, host, int(port), serial
+        self.config = config
+        self.on_status = on_status
+        self.name = f"tcp://{host}:{port}" if kind == "tcp" else f"camera {serial or '(first found)'}"
+        self.sensor_size: tuple[int, int] | None = None  # (height, width), once connected
+        self.camera_name: str | None = None
+        self.received_events = 0
+        self.eos_total: int | None = None
+        self.reconnects = 0
+        self._closed = threading.Event()
+        self._connected = threading.Event()
+
+    def _status(self, kind: str, message: str, attempt: int = 0, delay_s: float = 0.0) -> None:
+        if self.on_status is not None:
+            self.on_status(SourceStatus(kind, message, attempt, delay_s))
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        return self._connected.wait(timeout_s)
+
+    def close(self) -> None:
+        self._closed.set()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        cfg = self.config
+        failures = 0
+        while not self._closed.is_set():
+            self._status("connecting", f"connecting to {self.name}", failures)
+            got_data = False
+            try:
+                for packet in self._session():
+                    got_data = True
+                    yield packet
+                if self.eos_total is not None or self._closed.is_set():
+                    return
+                raise StreamLost(f"{self.name}: stream ended without an end-of-stream marker")
+            except (StreamLost, FormatError, OSError) as exc:
+                err = exc
+            failures = 1 if got_data else failures + 1
+            if cfg.max_retries is not None and failures > cfg.max_retries:
+                self._status("closed", f"giving up after {failures} failed attempts: {err}", failures)
+                if isinstance(err, FormatError):
+                    raise err
+                raise UserError(f"{err} (gave up after {failures} attempts)") from None
+            delay = min(cfg.backoff_max_s, cfg.backoff_initial_s * 2 ** (failures - 1))
+            self._status("dropped", str(err), failures, delay)
+            self.reconnects += 1
+            if self._closed.wait(delay):
+                return
+
+    # One connection attempt; yields packets, returns on EOS/close, raises on failure.
+    def _session(self) -> Iterator[np.ndarray]:
+        cfg = self.config
+        guard = None
+        if self.kind == "camera":
+            reader = _ReaderProcess("camera", "", 0, self.serial, cfg)
+        else:
+            # Listen first and start the reader process (slow: it imports dv) while we connect.
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(1)
+            reader = _ReaderProcess("tcp", "127.0.0.1", listener.getsockname()[1], None, cfg)
+        try:
+            if self.kind == "tcp":
+                try:
+                    guard = self._open_guard(listener)
+                except BaseException:
+                    listener.close()
+                    raise
+            yield from self._pump(reader, guard)
+        finally:
+            if guard is not None:
+                guard.close()
+            reader.stop()
+
+    def _open_guard(self, listener: socket.socket) -> _Guard:
+        cfg = self.config
+        try:
+            up = socket.create_connection((self.host, self.port), timeout=cfg.connect_timeout_s)
+        except OSError as exc:
+            raise StreamLost(f"{self.name}: cannot connect: {exc.strerror or exc}") from None
+        checker = FrameChecker(self.name)
+        first = b""
+        end = time.monotonic() + cfg.connect_timeout_s
+        try:
+            while checker.header is None:
+                remaining = end - time.monotonic()
+                if remaining <= 0:
+                    raise StreamLost(
+                        f"{self.name}: no dv stream header within {cfg.connect_timeout_s:g} s "
+                        "(silent server, or not a dv NetworkWriter)"
+                    )
+                up.settimeout(remaining)
+                try:
+                    data = up.recv(65536)
+                except TimeoutError:
+                    continue
+                if not data:
+                    raise StreamLost(f"{self.name}: server closed the connection before sending a stream header")
+                first += checker.feed(data)
+        except BaseException:
+            up.close()
+            raise
+        return _Guard(listener, up, checker, first)
+
+    def _pump(self, reader: _ReaderProcess, guard: _Guard | None) -> Iterator[np.ndarray]:
+        cfg = self.config
+        start = time.monotonic()
+        last_msg = last_data = start
+        connected = False
+        while not self._closed.is_set():
+            if guard is not None and guard.error is not None:
+                raise guard.error
+            if not reader.conn.poll(0.05):
+                now = time.monotonic()
+                if not reader.proc.is_alive() and not reader.conn.poll():
+                    raise StreamLost(f"{self.name}: dv reader process died (exit code {reader.proc.exitcode})")
+                if not connected and now - start > cfg.connect_timeout_s + 5.0:  # + process start-up
+                    raise StreamLost(f"{self.name}: dv reader did not start within {cfg.connect_timeout_s + 5:g} s")
+                if connected and now - last_msg > cfg.stall_timeout_s:
+                    raise StreamLost(f"{self.name}: dv reader hung (silent for {cfg.stall_timeout_s:g} s); killed")
+                if connected and cfg.idle_timeout_s is not None and now - last_data > cfg.idle_timeout_s:
+                    raise StreamLost(f"{self.name}: no events for {cfg.idle_timeout_s:g} s")
+                if guard is not None and guard.upstream_closed.is_set() and now - last_data > cfg.drain_s:
+                    guard.close_downstream()  # sender gone and everything forwarded was read
+                continue
+            try:
+                msg = reader.conn.recv_bytes()
+            except (EOFError, OSError):
+                raise StreamLost(f"{self.name}: dv reader process died (exit code {reader.proc.exitcode})") from None
+            last_msg = time.monotonic()
+            tag, payload = msg[:1], msg[1:]
+            if tag == b"E":
+                last_data = last_msg
+                events = np.frombuffer(payload, dtype=EVENT_DTYPE)
+                events, total = split_eos(events)
+                self.received_events += len(events)
+                if len(events):
+                    yield events
+                if total is not None:
+                    self.eos_total = total
+                    lost = total - self.received_events
+                    self._status("eos", f"end of stream: received {self.received_events} of {total} events sent"
+                                 + (f" ({lost} missing)" if lost else ""))
+                    return
+            elif tag == b"C":
+                info = json.loads(payload)
+                self.sensor_size = (info["height"], info["width"])
+                self.camera_name = info["camera"]
+                connected = True
+                self._connected.set()
+                self._status("connected", f"connected to {self.name} ({info['camera']}, "
+                             f"{info['width']}x{info['height']})")
+            elif tag == b"Q":
+                if guard is not None and guard.error is not None:
+                    raise guard.error
+                raise StreamLost(f"{self.name}: {json.loads(payload)['message']}")
+            elif tag == b"X":
+                if guard is not None and guard.error is not None:
+                    raise guard.error
+                message = json.loads(payload)["message"]
+                if self.kind == "camera":
+                    raise UserError(f"{self.name}: {message}")
+                raise StreamLost(f"{self.name}: {message}")

@@ -1,0 +1,123 @@
+"""Tracker checkpoints: a plain dict of tensors and builtins, loadable with ``weights_only=True``.
+
+A checkpoint file therefore cannot run code when loaded. It carries a format name and version
+and the full :class:`TrackerConfig`, so ``load_model(path)`` rebuilds the exact network.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from evtrack.errors import FormatError, UserError
+from evtrack.tracker.config import TrackerConfig
+from evtrack.tracker.model import SDTrackNet
+
+FORMAT = "evtrack-tracker"
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: torch.nn.Module,
+    *,
+    step: int = 0,
+    optimizer: torch.optim.Optimizer | None = None,
+    extra: dict[str, Any] | None = None,
+    half: bool = False,
+) -> Path:
+    """Write atomically (temp file in the same directory, then rename). ``half`` stores fp16 weights."""
+    path = Path(path)
+    net = getattr(model, "module", model)  # unwrap DDP
+    if getattr(net, "fused", False):
+        raise ValueError("cannot save a BN-fused (inference-only) model; save before calling fuse()")
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu() for k, v in net.state_dict().items()}
+    payload: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": net.cfg.to_dict(),
+        "model": state,
+        "step": int(step),
+    }
+    if optimizer is not None:
+        payload["optimizer"] = optimizer.state_dict()
+    if extra:
+        payload["extra"] = extra
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read and validate a checkpoint dict (format, version, config). Never unpickles code."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, random bytes, pickled code objects...
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise FormatError(
+            f"{path}: not a readable evtrack checkpoint ({type(exc).__name__}: {msg[:200]}); "
+            "expected a file written by `evtrack train` (torch.save of a dict of tensors)"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise FormatError(f"{path}: field 'format' is {found!r}, expected {FORMAT!r}")
+    version = payload.get("format_version")
+    if version != FORMAT_VERSION:
+        raise FormatError(f"{path}: field 'format_version' is {version!r}, expected {FORMAT_VERSION}")
+    for key, kind in (("config", dict), ("model", dict)):
+        if not isinstance(payload.get(key), kind):
+            raise FormatError(f"{path}: field {key!r} is missing or not a {kind.__name__}")
+    try:
+        payload["config"] = TrackerConfig.from_dict(payload["config"], source=f"{path}: field 'config'")
+    except (UserError, TypeError) as exc:
+        raise FormatError(f"{path}: field 'config' is invalid: {exc}") from None
+    return payload
+
+
+def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], *, source: str) -> None:
+    """``load_state_dict`` with a clear error listing missing / unexpected / mis-shaped entries."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [
+        f"{k}: found {tuple(state[k].shape)}, expected {tuple(own[k].shape)}"
+        for k in own
+        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} (e.g. {missing[:3]})")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)} (e.g. {unexpected[:3]})")
+        if shapes:
+            parts.append(f"wrong shape {len(shapes)} (e.g. {shapes[:3]})")
+        raise FormatError(f"{source}: weights do not match the config: " + "; ".join(parts))
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+
+
+def load_model(path: str | Path, **overrides) -> SDTrackNet:
+    """Rebuild the network of a checkpoint and load its weights (fp32, eval mode)."""
+    payload = load_checkpoint(path)
+    cfg: TrackerConfig = payload["config"]
+    if overrides:
+        import dataclasses
+
+        cfg = dataclasses.replace(cfg, **overrides)
+    model = SDTrackNet(cfg)
+    load_state(model, payload["model"], source=str(path))
+    return model.eval()

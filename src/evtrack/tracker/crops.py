@@ -1,0 +1,46 @@
+"""Square crops around a box, shared by training (sampler) and online tracking.
+
+A crop is ``(x0, y0, side, side)`` in sensor pixels and may extend past the sensor (the
+representation pads with zeros). Boxes inside a crop are normalised ``cx, cy, w, h`` in 0..1.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def crop_side(box: np.ndarray, factor: float, min_side: float = 0.0) -> float:
+    """``factor * sqrt(w h)`` (at least ``min_side`` and 1 px): SDTrack's context-scaled square."""
+    w, h = max(float(box[2]), 1.0), max(float(box[3]), 1.0)
+    return max(factor * math.sqrt(w * h), min_side, 1.0)
+
+
+def crop_around(cx: float, cy: float, side: float) -> tuple[float, float, float, float]:
+    return (cx - side / 2.0, cy - side / 2.0, side, side)
+
+
+def box_to_crop(box: np.ndarray, crop: tuple[float, float, float, float]) -> np.ndarray:
+    """Sensor ``x, y, w, h`` box -> normalised ``cx, cy, w, h`` in the crop."""
+    x0, y0, s, _ = crop
+    return np.array(
+        [(box[0] + box[2] / 2 - x0) / s, (box[1] + box[3] / 2 - y0) / s, box[2] / s, box[3] / s], dtype=np.float32
+    )
+
+
+def crop_to_box(nb: np.ndarray, crop: tuple[float, float, float, float]) -> np.ndarray:
+    """Normalised ``cx, cy, w, h`` in the crop -> sensor ``x, y, w, h``."""
+    x0, y0, s, _ = crop
+    w, h = float(nb[2]) * s, float(nb[3]) * s
+    return np.array([x0 + float(nb[0]) * s - w / 2, y0 + float(nb[1]) * s - h / 2, w, h], dtype=np.float64)
+
+
+def clip_box(box: np.ndarray, sensor_size: tuple[int, int], min_size: float = 2.0) -> np.ndarray:
+    """Clip an ``x, y, w, h`` box to the sensor ``(height, width)``, keeping at least ``min_size`` px."""
+    hgt, wid = sensor_size
+    x1 = float(np.clip(box[0], 0, wid - min_size))
+    y1 = float(np.clip(box[1], 0, hgt - min_size))
+    x2 = float(np.clip(box[0] + box[2], x1 + min_size, wid))
+    y2 = float(np.clip(box[1] + box[3], y1 + min_size, hgt))
+    return np.array([x1, y1, x2 - x1, y2 - y1], dtype=np.float64)

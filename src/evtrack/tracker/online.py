@@ -1,0 +1,259 @@
+"""Online tracking: ``Tracker.init(events, box)`` then ``Tracker.update(events) -> TrackResult``.
+
+The tracker is fed event packets by any reader, one per ground-truth frame interval (benchmarks,
+:func:`track_sequence`) or per fixed time window (live use). Following SDTrack, the template comes
+from the first frame only; each update crops a ``search_factor`` square around the previous box,
+renders it straight at the network resolution, takes the peak of the Hann-windowed score map
+(OSTrack's motion prior) and clips the new box to the sensor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from evtrack.errors import UserError
+from evtrack.tracker.crops import box_to_crop, clip_box, crop_around, crop_side, crop_to_box
+from evtrack.tracker.head import decode_boxes, hann_window
+from evtrack.tracker.model import SDTrackNet
+from evtrack.tracker.sampler import interval_edges
+
+SHIPPED_CHECKPOINT = "tiny.pt"
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    """One tracked frame: ``box`` x, y, w, h in sensor pixels, peak ``score`` (0..1), ``latency_s``."""
+
+    box: np.ndarray
+    score: float
+    latency_s: float
+    search_crop: tuple[float, float, float, float] | None = None
+
+
+@dataclass
+class SequenceResult:
+    """Per-frame output of :func:`track_sequence` (frame 0 is the initial box)."""
+
+    boxes: np.ndarray  # (N, 4)
+    scores: np.ndarray  # (N,)
+    latency_s: np.ndarray  # (N,) time spent in init/update (events in, box out)
+    wall_s: float = 0.0  # whole loop including reading events
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def fps(self) -> float:
+        """Tracked frames per second, end to end (reading + representation + network), frames 1..N-1."""
+        n = max(len(self.boxes) - 1, 0)
+        return n / self.wall_s if self.wall_s > 0 else 0.0
+
+
+def _default_representation():
+    from evtrack.io.representations import sdtrack_frame
+
+    return sdtrack_frame
+
+
+def _check_box(box, sensor_size) -> np.ndarray:
+    b = np.asarray(box, dtype=np.float64).reshape(-1)
+    if b.shape != (4,) or not np.all(np.isfinite(b)) or b[2] <= 0 or b[3] <= 0:
+        raise UserError(f"initial box: expected finite x,y,w,h with w > 0 and h > 0, got {list(np.ravel(box))}")
+    h, w = sensor_size
+    if b[0] >= w or b[1] >= h or b[0] + b[2] <= 0 or b[1] + b[3] <= 0:
+        raise UserError(f"initial box {b.tolist()} lies outside the {w}x{h} (w x h) sensor")
+    return b
+
+
+class Tracker:
+    """Single-object tracker around an :class:`SDTrackNet` (inference only; BN folded on construction).
+
+    Args:
+        model: the network; it is switched to eval mode and its BatchNorm folded (in place).
+        sensor_size: ``(height, width)``; may also be given to :meth:`init`.
+        hann: multiply the score map by a Hann window (penalises large jumps).
+        count_ops: accumulate SOPs/MACs/energy via ``evtrack.pruning.accounting`` (slower).
+    """
+
+    def __init__(
+        self,
+        model: SDTrackNet,
+        *,
+        sensor_size: tuple[int, int] | None = None,
+        hann: bool = True,
+        count_ops: bool = False,
+        representation=None,
+    ) -> None:
+        self.model = model.eval()
+        if not getattr(model, "fused", False):
+            model.fuse()
+        self.cfg = model.cfg
+        self.sensor_size = tuple(sensor_size) if sensor_size is not None else None
+        n = self.cfg.search_feat
+        self.window = hann_window(n, n) if hann else None
+        self.represent = representation or _default_representation()
+        self.count_ops = count_ops
+        self._counter = None
+        self._counter_ctx = None
+        self.box: np.ndarray | None = None
+        self._z_feat: torch.Tensor | None = None
+        self._frames = 0
+        self._busy_s = 0.0
+
+    # ------------------------------------------------------------------ frames
+    def _frame(self, events: np.ndarray, crop, size: int, t0_us, t1_us) -> torch.Tensor:
+        img = self.represent(events, self.sensor_size, t0_us=t0_us, t1_us=t1_us, crop=crop, out_size=(size, size))
+        return torch.from_numpy(np.ascontiguousarray(img)).unsqueeze(0)
+
+    def init(
+        self,
+        events: np.ndarray,
+        box,
+        *,
+        sensor_size: tuple[int, int] | None = None,
+        t0_us: int | None = None,
+        t1_us: int | None = None,
+    ) -> TrackResult:
+        """Start a sequence: cache the template features of ``box`` in this first event packet."""
+        t = time.perf_counter()
+        if sensor_size is not None:
+            self.sensor_size = tuple(sensor_size)
+        if self.sensor_size is None:
+            raise UserError("Tracker.init: sensor size unknown; pass sensor_size=(height, width)")
+        b = _check_box(box, self.sensor_size)
+        crop = crop_around(b[0] + b[2] / 2, b[1] + b[3] / 2, crop_side(b, self.cfg.template_factor))
+        z = self._frame(events, crop, self.cfg.template_size, t0_us, t1_us)
+        with torch.no_grad():  # not inference_mode: the features must stay usable under no_grad
+            self._z_feat = self.model.embed_template(z)
+        self._reset_pruning()
+        self.box = b.copy()
+        return TrackResult(self.box.copy(), 1.0, time.perf_counter() - t, crop)
+
+    def _reset_pruning(self) -> None:
+        if getattr(self.model, "pruning", None):
+            from evtrack.pruning import reset_state
+
+            reset_state(self.model)
+
+    def update(self, events: np.ndarray, *, t0_us: int | None = None, t1_us: int | None = None) -> TrackResult:
+        """Track one event packet; returns the new box (clipped to the sensor) and its score."""
+        if self._z_feat is None or self.box is None:
+            raise UserError("Tracker.update called before Tracker.init")
+        t = time.perf_counter()
+        b = self.box
+        side = crop_side(b, self.cfg.search_factor, self.cfg.min_search_crop_px)
+        crop = crop_around(b[0] + b[2] / 2, b[1] + b[3] / 2, side)
+        x = self._frame(events, crop, self.cfg.search_size, t0_us, t1_us)
+        if not bool(x.any()):
+            # no events in the search region (static scene or a gap): nothing to see, keep the box
+            score = 0.0
+        else:
+            # the op counter intercepts aten calls, which inference mode hides: use no_grad then
+            with (torch.no_grad() if self.count_ops else torch.inference_mode()), self._ops():
+                out = self.model(None, x, z_feat=self._z_feat)
+            nb, sc = decode_boxes(out, self.window)
+            self.box = clip_box(crop_to_box(nb[0].numpy(), crop), self.sensor_size)
+            score = float(sc[0])
+        dt = time.perf_counter() - t
+        self._frames += 1
+        self._busy_s += dt
+        return TrackResult(self.box.copy(), score, dt, crop)
+
+    def _ops(self):
+        if not self.count_ops:
+            return contextlib.nullcontext()
+        if self._counter is None:
+            from evtrack.pruning.accounting import OpCounter
+
+            self._counter = OpCounter(self.model)
+        return self._counter
+
+    def stats(self) -> dict:
+        """Accumulated ``frames`` and ``fps`` (updates only); with ``count_ops`` also ``sops``, ``macs``,
+        ``energy_mj`` and ``tokens_kept`` per frame."""
+        out: dict = {"frames": self._frames, "fps": self._frames / self._busy_s if self._busy_s > 0 else 0.0}
+        if self._counter is not None:
+            s = self._counter.summary()
+            out.update(sops=s["sops"], macs=s["macs"], energy_mj=s["energy_mj"], tokens_kept=s["tokens"])
+        return out
+
+    def box_in_crop(self, box, crop) -> np.ndarray:
+        return box_to_crop(np.asarray(box, dtype=np.float64), crop)
+
+
+def track_sequence(
+    tracker,
+    reader,
+    init_box,
+    edges_us,
+    *,
+    progress: bool = False,
+    desc: str = "track",
+) -> SequenceResult:
+    """Track a recording frame by frame (design.md): ``edges_us`` are the N frame timestamps; frame i
+    covers ``[edges[i-1], edges[i])`` and frame 0 the interval of the same length before ``edges[0]``;
+    frame 0 initialises the tracker with ``init_box``."""
+    from tqdm import tqdm
+
+    edges = interval_edges(np.asarray(edges_us, dtype=np.int64))
+    n = len(edges) - 1
+    sensor = getattr(reader.info, "sensor_size", None) or getattr(tracker, "sensor_size", None)
+    if sensor is None:
+        raise UserError(f"{getattr(reader.info, 'path', 'recording')}: sensor size unknown; pass --sensor-size")
+    boxes = np.zeros((n, 4))
+    scores = np.zeros(n)
+    lat = np.zeros(n)
+    t_start = None
+    bar = tqdm(total=n, desc=desc, unit="frame", disable=not progress, leave=False)
+    for i, ev in enumerate(reader.slices(edges)):
+        t0, t1 = int(edges[i]), int(edges[i + 1])
+        if i == 0:
+            r = tracker.init(ev, init_box, sensor_size=tuple(sensor), t0_us=t0, t1_us=t1)
+            t_start = time.perf_counter()
+        else:
+            r = tracker.update(ev, t0_us=t0, t1_us=t1)
+        boxes[i], scores[i], lat[i] = r.box, r.score, r.latency_s
+        bar.update(1)
+    bar.close()
+    wall = time.perf_counter() - t_start if t_start is not None else 0.0
+    stats = tracker.stats() if hasattr(tracker, "stats") else {}
+    return SequenceResult(boxes, scores, lat, wall, stats)
+
+
+def shipped_checkpoint() -> Path:
+    """Path of the checkpoint shipped inside the package (``evtrack/data/tiny.pt``)."""
+    path = Path(str(resources.files("evtrack") / "data" / SHIPPED_CHECKPOINT))
+    if not path.is_file():
+        raise UserError(f"shipped checkpoint {path} is missing from this installation; pass --checkpoint")
+    return path
+
+
+def load_tracker(
+    checkpoint: str | Path | None = None,
+    *,
+    keep=None,
+    n_threads: int | None = None,
+    **tracker_options,
+) -> Tracker:
+    """Tracker from a checkpoint (None: the shipped one), optionally token-pruned (``keep``)."""
+    from evtrack.tracker.checkpoint import load_model
+
+    if n_threads is not None:
+        if n_threads < 1:
+            raise UserError(f"n_threads must be >= 1, got {n_threads}")
+        torch.set_num_threads(n_threads)
+    path = Path(checkpoint) if checkpoint is not None else shipped_checkpoint()
+    model = load_model(path)
+    model.fuse()
+    if keep is not None and str(keep).strip() not in ("1", "1.0"):
+        try:
+            from evtrack.pruning import apply_pruning
+        except ImportError as exc:
+            raise UserError(f"--keep {keep}: token pruning is not available in this installation ({exc})") from None
+        apply_pruning(model, keep)
+    return Tracker(model, **tracker_options)

@@ -1,0 +1,181 @@
+"""Training pairs (template, search, target box) sampled from annotated event sequences.
+
+Follows SDTrack/OSTrack: a visible template frame and a visible search frame at most ``max_gap``
+frames apart; the template is a ``template_factor`` (2x) square around the true box, the search a
+``search_factor`` (4x) square around a jittered box (shift + log-normal scale), both rendered from the
+events of their frame interval straight into the network resolution (no PNG preprocessing). Each
+sequence's events are loaded into memory once. :class:`BatchPrefetcher` builds batches in a
+background thread so data never waits on the optimiser step.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from evtrack.errors import UserError
+from evtrack.tracker.config import TrackerConfig
+from evtrack.tracker.crops import box_to_crop, crop_around, crop_side
+
+Representation = Callable[..., np.ndarray]
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    max_gap: int = 100  # frames between template and search
+    center_jitter: float = 3.0  # search centre shift, up to +-0.5 * this * sqrt(w h)
+    scale_jitter: float = 0.25  # search box size multiplied by exp(N(0, this))
+    flip_prob: float = 0.5  # horizontal flip of the pair
+    min_box_px: float = 2.0  # frames whose box is thinner than this are not sampled
+
+
+@dataclass
+class SequenceData:
+    """One training sequence held in memory: events and per-frame interval bounds."""
+
+    name: str
+    events: np.ndarray  # canonical structured array, sorted by t
+    boxes: np.ndarray  # (N, 4) x, y, w, h
+    valid: np.ndarray  # (N,) bool: visible and non-degenerate
+    edges_us: np.ndarray  # (N + 1,) frame i is [edges[i], edges[i+1])
+    sensor_size: tuple[int, int]
+
+    def frame_events(self, i: int) -> np.ndarray:
+        t = self.events["t"]
+        a, b = np.searchsorted(t, [self.edges_us[i], self.edges_us[i + 1]], side="left")
+        return self.events[a:b]
+
+
+def interval_edges(frame_times_us: np.ndarray) -> np.ndarray:
+    """``(N+1,)`` bounds: frame i covers ``[edges[i], edges[i+1])``; frame 0 gets the interval of the
+    same length before its timestamp (design.md)."""
+    ts = np.asarray(frame_times_us, dtype=np.int64)
+    if ts.size == 0:
+        raise UserError("a sequence needs at least one frame timestamp")
+    first = ts[1] - ts[0] if ts.size > 1 else 40_000
+    return np.concatenate([[ts[0] - first], ts])
+
+
+def load_sequence_data(seq, min_box_px: float = 2.0) -> SequenceData:
+    """Read a :class:`evtrack.datasets.Sequence` (events into memory) for sampling."""
+    with seq.open() as reader:
+        events = reader.read_all()
+        times = seq.frame_times_us(reader)
+        sensor = seq.sensor_size or reader.info.sensor_size
+    if sensor is None:
+        raise UserError(f"sequence {seq.name!r}: sensor size unknown; the recording does not state it")
+    boxes = np.asarray(seq.boxes, dtype=np.float64)
+    valid = ~np.asarray(seq.absent, dtype=bool) & (boxes[:, 2] >= min_box_px) & (boxes[:, 3] >= min_box_px)
+    return SequenceData(seq.name, events, boxes, valid, interval_edges(times), tuple(sensor))
+
+
+def default_representation() -> Representation:
+    from evtrack.io.representations import sdtrack_frame
+
+    return sdtrack_frame
+
+
+class PairSampler:
+    """Random (template, search, box) training pairs; deterministic for a given ``seed``."""
+
+    def __init__(
+        self,
+        sequences: list[SequenceData],
+        cfg: TrackerConfig,
+        scfg: SamplerConfig = SamplerConfig(),
+        *,
+        seed: int = 0,
+        representation: Representation | None = None,
+    ) -> None:
+        self.sequences = [s for s in sequences if s.valid.sum() >= 2]
+        if not self.sequences:
+            raise UserError("no training sequence has at least two frames with a visible target")
+        self.cfg, self.scfg = cfg, scfg
+        self.rng = np.random.default_rng(seed)
+        self.represent = representation or default_representation()
+        # sample sequences in proportion to their number of usable frames
+        w = np.array([s.valid.sum() for s in self.sequences], dtype=np.float64)
+        self.seq_p = w / w.sum()
+
+    def _frame(self, seq: SequenceData, i: int, crop, size: int) -> np.ndarray:
+        return self.represent(
+            seq.frame_events(i), seq.sensor_size, t0_us=int(seq.edges_us[i]), t1_us=int(seq.edges_us[i + 1]),
+            crop=crop, out_size=(size, size),
+        )
+
+    def sample(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``template [3, Hz, Wz]``, ``search [3, Hx, Wx]`` float32 and the target ``[4]`` cx,cy,w,h in 0..1."""
+        rng, cfg, sc = self.rng, self.cfg, self.scfg
+        seq = self.sequences[rng.choice(len(self.sequences), p=self.seq_p)]
+        idx = np.flatnonzero(seq.valid)
+        i = int(rng.choice(idx))
+        near = idx[np.abs(idx - i) <= sc.max_gap]
+        j = int(rng.choice(near))
+        zb, xb = seq.boxes[i], seq.boxes[j]
+        z_crop = crop_around(zb[0] + zb[2] / 2, zb[1] + zb[3] / 2, crop_side(zb, cfg.template_factor))
+        # jittered search box: the tracker never sees the target exactly centred
+        scale = np.exp(rng.normal(0.0, sc.scale_jitter, 2))
+        jw, jh = xb[2] * scale[0], xb[3] * scale[1]
+        max_off = 0.5 * sc.center_jitter * np.sqrt(jw * jh)
+        cx = xb[0] + xb[2] / 2 + rng.uniform(-1, 1) * max_off
+        cy = xb[1] + xb[3] / 2 + rng.uniform(-1, 1) * max_off
+        side = crop_side(np.array([0, 0, jw, jh]), cfg.search_factor, cfg.min_search_crop_px)
+        # keep the true centre inside the crop (with a margin of half a feature cell)
+        half = side / 2 * (1 - 1.0 / cfg.search_feat)
+        cx = float(np.clip(cx, xb[0] + xb[2] / 2 - half, xb[0] + xb[2] / 2 + half))
+        cy = float(np.clip(cy, xb[1] + xb[3] / 2 - half, xb[1] + xb[3] / 2 + half))
+        x_crop = crop_around(cx, cy, side)
+        z = self._frame(seq, i, z_crop, cfg.template_size)
+        x = self._frame(seq, j, x_crop, cfg.search_size)
+        target = box_to_crop(xb, x_crop)
+        target[2:] = np.clip(target[2:], 1e-3, 1.0)
+        if rng.random() < sc.flip_prob:
+            z, x = z[:, :, ::-1], x[:, :, ::-1]
+            target[0] = 1.0 - target[0]
+        return np.ascontiguousarray(z), np.ascontiguousarray(x), target
+
+    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        zs, xs, ts = zip(*(self.sample() for _ in range(n)), strict=True)
+        return torch.from_numpy(np.stack(zs)), torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ts))
+
+
+class BatchPrefetcher:
+    """Iterator of batches built by a daemon thread (``depth`` batches ahead)."""
+
+    def __init__(self, sampler: PairSampler, batch_size: int, depth: int = 3) -> None:
+        self.sampler, self.batch_size = sampler, batch_size
+        self.q: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="evtrack-batches", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                item = self.sampler.batch(self.batch_size)
+                while not self._stop.is_set():
+                    try:
+                        self.q.put(item, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException as exc:  # surface sampler errors in the training loop
+            self.q.put(exc)
+
+    def __iter__(self) -> Iterable:
+        return self
+
+    def __next__(self):
+        item = self.q.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)

@@ -1,0 +1,191 @@
+"""Training loop of the spiking tracker: CPU or GPU, single process or DDP under ``torchrun``.
+
+Reproduce the shipped checkpoint (``evtrack/data/tiny.pt``) with::
+
+    evtrack train --config tiny --data data/synth --out runs/tiny --steps 1600 --batch 24 \
+        --export src/evtrack/data/tiny.pt
+
+(see BENCHMARKS.md, "Tracking accuracy and speed", for the exact run that produced it).
+Writes ``RUN_DIR/last.pt`` (resumable: weights, optimiser, step) every ``ckpt_every_s`` seconds and
+at the end, and ``RUN_DIR/log.csv`` with the losses. Under ``torchrun`` every rank samples different
+pairs (seed + rank) and rank 0 alone writes files.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from evtrack.errors import UserError
+from evtrack.tracker.checkpoint import load_checkpoint, load_state, save_checkpoint
+from evtrack.tracker.loss import tracking_loss
+from evtrack.tracker.model import SDTrackNet
+from evtrack.tracker.registry import model_config
+from evtrack.tracker.sampler import BatchPrefetcher, PairSampler, SamplerConfig, SequenceData, load_sequence_data
+
+LOG_FIELDS = ["step", "loss", "giou", "l1", "focal", "iou", "lr", "s_per_step", "elapsed_s"]
+
+
+@dataclass
+class TrainConfig:
+    """One training run. Paths come from the command line; nothing is looked up implicitly."""
+
+    data: Path
+    out: Path
+    model: str = "tiny"
+    split: str = "train"
+    steps: int = 2000  # total optimiser steps (a resumed run continues up to this number)
+    batch: int = 16  # per process
+    lr: float = 4e-4  # AdamW, SDTrack's value (from scratch: the same for backbone and head)
+    weight_decay: float = 1e-4
+    warmup_steps: int = 50
+    min_lr_ratio: float = 0.05  # cosine decay ends at lr * this
+    grad_clip: float = 1.0
+    seed: int = 0
+    threads: int | None = None  # torch intra-op threads (None: leave torch's default)
+    ckpt_every_s: float = 180.0
+    resume: Path | None = None
+    export: Path | None = None  # also write fp16 inference weights here at the end
+    max_sequences: int | None = None
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    overrides: dict = field(default_factory=dict)
+    progress: bool = True
+
+
+def lr_at(step: int, tc: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to ``min_lr_ratio``."""
+    if step < tc.warmup_steps:
+        return tc.lr * (step + 1) / tc.warmup_steps
+    frac = min(1.0, (step - tc.warmup_steps) / max(1, tc.steps - tc.warmup_steps))
+    return tc.lr * (tc.min_lr_ratio + (1 - tc.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def _dist_info() -> tuple[int, int, int]:
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+
+
+def load_training_sequences(tc: TrainConfig) -> list[SequenceData]:
+    from tqdm import tqdm
+
+    from evtrack.datasets import load_dataset
+
+    root = Path(tc.data)
+    if not root.is_dir():
+        raise UserError(f"--data {root}: not a directory; expected a dataset root with {tc.split}/<seq>/ folders")
+    seqs = load_dataset("synthetic", root, tc.split)
+    if tc.max_sequences:
+        seqs = seqs[: tc.max_sequences]
+    if not seqs:
+        raise UserError(f"--data {root}: no sequences in split {tc.split!r}")
+    return [load_sequence_data(s, tc.sampler.min_box_px) for s in tqdm(seqs, desc="load events", disable=not tc.progress)]
+
+
+def train(
+    tc: TrainConfig,
+    *,
+    sequences: list[SequenceData] | None = None,
+    representation=None,
+) -> Path:
+    """Run (or resume) training; returns the path of the last checkpoint."""
+    from tqdm import tqdm
+
+    rank, world, local_rank = _dist_info()
+    distributed = world > 1
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
+    device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    if distributed and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    torch.manual_seed(tc.seed + rank)
+
+    payload = None
+    if tc.resume is not None:
+        payload = load_checkpoint(tc.resume)
+        cfg = payload["config"]
+        if tc.model != cfg.name:
+            raise UserError(f"--resume {tc.resume}: checkpoint is config {cfg.name!r}, but --config is {tc.model!r}")
+    else:
+        cfg = model_config(tc.model, **tc.overrides)
+    model = SDTrackNet(cfg).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    step = 0
+    if payload is not None:
+        load_state(model, payload["model"], source=str(tc.resume))
+        if "optimizer" in payload:
+            opt.load_state_dict(payload["optimizer"])
+        step = int(payload["step"])
+    net = model
+    if distributed:
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
+
+    if sequences is None:
+        sequences = load_training_sequences(tc)
+    sampler = PairSampler(sequences, cfg, tc.sampler, seed=tc.seed * 1000 + rank + step, representation=representation)
+    batches = BatchPrefetcher(sampler, tc.batch)
+
+    out = Path(tc.out)
+    last = out / "last.pt"
+    log_path = out / "log.csv"
+    writer = None
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        new_log = not log_path.exists() or payload is None
+        log_file = open(log_path, "w" if new_log else "a", newline="")
+        writer = csv.DictWriter(log_file, fieldnames=LOG_FIELDS)
+        if new_log:
+            writer.writeheader()
+    model.train()
+    t_start = t_ckpt = time.perf_counter()
+    bar = tqdm(total=tc.steps, initial=step, desc=f"train {cfg.name}", disable=not (tc.progress and rank == 0))
+    try:
+        while step < tc.steps:
+            t0 = time.perf_counter()
+            z, x, target = next(batches)
+            z, x, target = z.to(device), x.to(device), target.to(device)
+            lr = lr_at(step, tc)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            out_maps = model(z, x)
+            loss, parts = tracking_loss(out_maps, target)
+            if not math.isfinite(parts["loss"]):
+                raise RuntimeError(f"training diverged at step {step}: loss {parts['loss']} ({parts})")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if tc.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+            opt.step()
+            step += 1
+            dt = time.perf_counter() - t0
+            if writer is not None:
+                writer.writerow({**{k: round(v, 5) for k, v in parts.items()}, "step": step, "lr": f"{lr:.3e}",
+                                 "s_per_step": round(dt, 3), "elapsed_s": round(time.perf_counter() - t_start, 1)})
+                bar.set_postfix(loss=f"{parts['loss']:.3f}", iou=f"{parts['iou']:.2f}")
+                if time.perf_counter() - t_ckpt > tc.ckpt_every_s:
+                    log_file.flush()
+                    save_checkpoint(last, net, step=step, optimizer=opt)
+                    t_ckpt = time.perf_counter()
+            bar.update(1)
+    finally:
+        batches.close()
+        bar.close()
+        if writer is not None:
+            log_file.close()
+    if rank == 0:
+        save_checkpoint(last, net, step=step, optimizer=opt)
+        if tc.export is not None:
+            save_checkpoint(tc.export, net, step=step, half=True)
+    if distributed:
+        torch.distributed.barrier()
+    return last
+
+
+def seed_everything(seed: int) -> None:
+    np.random.seed(seed)
+    torch.manual_seed(seed)

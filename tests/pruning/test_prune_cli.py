@@ -1,0 +1,50 @@
+import pytest
+import torch
+
+from evtrack.cli import main
+from evtrack.pruning import apply_pruning
+
+tracker = pytest.importorskip("evtrack.tracker.checkpoint")
+
+
+@pytest.fixture
+def ckpt(tmp_path):
+    from evtrack.tracker.registry import create_model
+
+    model = create_model("tiny")
+    return tracker.save_checkpoint(tmp_path / "dense.pt", model), model
+
+
+def test_prune_writes_settings_and_weights(ckpt, tmp_path, capsys):
+    path, model = ckpt
+    out = tmp_path / "pruned.pt"
+    assert main(["prune", str(path), "--keep", "0.8,0.7,0.6,0.5", "--mode", "cumulative", "--out", str(out)]) == 0
+    payload = tracker.load_checkpoint(out)
+    assert payload["pruning"]["keep"] == [0.8, 0.7, 0.6, 0.5]
+    assert payload["pruning"]["mode"] == "cumulative"
+    for k, v in model.state_dict().items():
+        assert torch.equal(payload["model"][k], v)
+    # The stored settings re-apply as keyword arguments.
+    m2 = tracker.load_model(out)
+    apply_pruning(m2, **payload["pruning"])
+    assert m2.pruning == payload["pruning"]
+    assert "keep per prunable block 0.8, 0.7, 0.6, 0.5" in capsys.readouterr().out
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_prune_dense_removes_field(ckpt, tmp_path):
+    path, _ = ckpt
+    out = tmp_path / "p.pt"
+    main(["prune", str(path), "--keep", "default", "--out", str(out)])
+    out2 = tmp_path / "d.pt"
+    main(["prune", str(out), "--keep", "1.0", "--out", str(out2)])
+    assert "pruning" not in tracker.load_checkpoint(out2)
+
+
+def test_prune_bad_keep_is_one_line_error(ckpt, tmp_path, capsys):
+    path, _ = ckpt
+    out = tmp_path / "p.pt"
+    assert main(["prune", str(path), "--keep", "0.9,0.8", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "found 2 ratios; expected 1 or one per prunable block (4)" in err
+    assert not out.exists()

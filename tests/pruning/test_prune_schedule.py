@@ -1,0 +1,36 @@
+import pytest
+
+from evtrack.errors import UserError
+from evtrack.pruning.schedule import OFFICIAL_TOKEN_FRACTIONS, default_schedule, parse_keep
+
+
+def test_dense_and_single_value():
+    assert parse_keep(None, 3) == [1.0, 1.0, 1.0]
+    assert parse_keep("1.0", 3) == [1.0, 1.0, 1.0]
+    assert parse_keep("dense", 2) == [1.0, 1.0]
+    assert parse_keep("0.5", 3) == [0.5, 0.5, 0.5]
+    assert parse_keep(0.7, 2) == [0.7, 0.7]
+
+
+def test_per_block_list():
+    assert parse_keep("0.9, 0.8,0.7", 3) == [0.9, 0.8, 0.7]
+    assert parse_keep([0.9, 0.5], 2) == [0.9, 0.5]
+
+
+def test_default_is_official_on_eight_blocks():
+    assert parse_keep("default", 8) == pytest.approx(list(OFFICIAL_TOKEN_FRACTIONS))
+    # About 55-57% of tokens kept overall, for any depth, and non-increasing with depth.
+    for n in (1, 3, 6, 8, 12):
+        s = default_schedule(n)
+        assert len(s) == n
+        assert 0.54 <= sum(s) / n <= 0.61
+        assert all(a >= b for a, b in zip(s, s[1:], strict=False))
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [("0.9,abc", "item 1 is 'abc'"), ("1.5", r"item 0 is 1.5"), ("0", "item 0 is 0.0"), ("0.9,0.8", "found 2 ratios")],
+)
+def test_errors_name_the_item(text, match):
+    with pytest.raises(UserError, match=match):
+        parse_keep(text, 3)

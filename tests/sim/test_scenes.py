@@ -1,0 +1,111 @@
+"""Scenes: exact boxes from known trajectories, drawing where the box says, visibility, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evtrack.sim.scenes import Scene, SceneConfig, Sprite, random_scene
+from evtrack.sim.textures import SHAPE_KINDS, TEXTURE_KINDS, make_shape, make_texture, rasterize
+from evtrack.sim.trajectories import Trajectory, random_trajectory
+
+H, W = 120, 160
+
+
+def flat_sprite(shape_kind: str, w: float, h: float, traj: Trajectory, level: float = 1.0) -> Sprite:
+    poly = make_shape(np.random.default_rng(0), shape_kind, w, h)
+    ph, pw = int(np.ceil(h)) + 6, int(np.ceil(w)) + 6
+    centre = (pw / 2, ph / 2)
+    return Sprite(np.full((ph, pw), level, np.float32), rasterize(poly, (ph, pw), centre), poly, centre, traj)
+
+
+def flat_scene(target: Sprite, occluders=()) -> Scene:
+    cam = Trajectory.static(1.0, (0.0, 0.0))
+    return Scene((H, W), 1.0, np.full((H + 40, W + 40), 0.2, np.float32), cam, target, [], list(occluders))
+
+
+def test_box_of_a_known_trajectory_is_exact():
+    traj = Trajectory.linear(1.0, (40.0, 50.0), (30.0, -10.0), scale=1.5)
+    sp = flat_sprite("rectangle", 20.0, 12.0, traj)
+    for t in (0.0, 0.25, 0.5, 0.9):
+        cx, cy = 40.0 + 30.0 * t, 50.0 - 10.0 * t
+        np.testing.assert_allclose(sp.box(t), [cx - 15.0, cy - 9.0, 30.0, 18.0], atol=1e-9)
+
+
+def test_rotated_box_is_the_extent_of_the_rotated_outline():
+    traj = Trajectory.linear(1.0, (80.0, 60.0), (0.0, 0.0), angle_deg=45.0)
+    sp = flat_sprite("rectangle", 20.0, 10.0, traj)
+    half = (20.0 + 10.0) / 2 / np.sqrt(2)  # half extent of a 20x10 rectangle turned by 45 degrees
+    np.testing.assert_allclose(sp.box(0.3), [80 - half, 60 - half, 2 * half, 2 * half], atol=1e-9)
+
+
+@pytest.mark.parametrize("kind", SHAPE_KINDS)
+def test_drawn_target_fills_its_box(kind):
+    traj = Trajectory.linear(1.0, (60.3, 55.7), (20.0, 5.0), scale=1.2, angle_deg=10.0)
+    sp = flat_sprite(kind, 30.0, 22.0, traj)
+    scene = flat_scene(sp)
+    for t in (0.1, 0.6):
+        img = scene.render(t)
+        x, y, w, h = scene.target_box(t)
+        # pixels with visible coverage reach the box's four sides and do not go past them (the
+        # anti-aliased mask plus bilinear resampling blur the outline by up to ~1.5 px)
+        ys, xs = np.nonzero(img > 0.2 + 0.8 * 0.1)
+        assert abs(xs.min() - x) <= 1.5 and abs(xs.max() + 1 - (x + w)) <= 1.5
+        assert abs(ys.min() - y) <= 1.5 and abs(ys.max() + 1 - (y + h)) <= 1.5
+        # and the well-covered pixels are inside it
+        ys, xs = np.nonzero(img > 0.2 + 0.8 * 0.5)
+        assert xs.min() >= x - 0.5 and xs.max() + 1 <= x + w + 0.5
+        assert scene.target_visibility(t) == pytest.approx(1.0, abs=0.02)
+
+
+def test_visibility_falls_to_zero_under_a_full_occluder():
+    target = flat_sprite("ellipse", 20.0, 20.0, Trajectory.static(1.0, (80.0, 60.0)))
+    # a wide bar crosses the target: centred on it at t = 0.5 s
+    bar = flat_sprite("rectangle", 40.0, 200.0, Trajectory.linear(1.0, (-20.0, 60.0), (200.0, 0.0)), level=0.6)
+    scene = flat_scene(target, [bar])
+    assert scene.target_visibility(0.0) == pytest.approx(1.0, abs=0.02)
+    assert scene.target_visibility(0.5) == pytest.approx(0.0, abs=1e-6)
+    partial = scene.target_visibility(0.4)  # bar's right edge at x = 80 (the target's centre)
+    assert 0.4 < partial < 0.6
+    img = scene.render(0.5)
+    assert np.allclose(img[50:70, 70:90], 0.6, atol=1e-5)  # occluder drawn over the target
+
+
+def test_target_leaving_the_sensor_is_not_visible():
+    target = flat_sprite("rectangle", 20.0, 20.0, Trajectory.static(1.0, (-30.0, 60.0)))
+    assert flat_scene(target).target_visibility(0.5) == 0.0
+
+
+def test_random_trajectory_stays_in_view_and_is_smooth():
+    rng = np.random.default_rng(3)
+    traj = random_trajectory(rng, 4.0, (H, W), 10.0, base_speed_px_s=80.0)
+    assert traj.cx.min() > -10 and traj.cx.max() < W + 10
+    assert traj.cy.min() > -10 and traj.cy.max() < H + 10
+    step = np.hypot(np.diff(traj.cx), np.diff(traj.cy))
+    assert step.max() < 80.0 * 4.0 * 1.3 * 1e-3 + 1e-9  # no jumps beyond the fastest segment speed
+
+
+def test_random_scene_is_deterministic_and_varied():
+    cfg = SceneConfig(sensor_size=(H, W), duration_s=(1.0, 1.0))
+    a = random_scene(np.random.default_rng(7), cfg)
+    b = random_scene(np.random.default_rng(7), cfg)
+    c = random_scene(np.random.default_rng(8), cfg)
+    assert np.array_equal(a.render(0.4), b.render(0.4))
+    assert np.array_equal(a.target_box(0.4), b.target_box(0.4))
+    assert not np.array_equal(a.render(0.4), c.render(0.4))
+    img = a.render(0.4)
+    assert img.shape == (H, W) and img.dtype == np.float32 and 0.0 <= img.min() and img.max() <= 1.0
+
+
+@pytest.mark.parametrize("kind", TEXTURE_KINDS)
+def test_textures_span_a_range(kind):
+    tex = make_texture(np.random.default_rng(0), kind, (40, 50))
+    assert tex.shape == (40, 50) and tex.min() >= 0 and tex.max() <= 1
+    assert tex.max() - tex.min() > 0.3
+
+
+def test_shape_extent_is_exact():
+    for kind in SHAPE_KINDS:
+        poly = make_shape(np.random.default_rng(1), kind, 33.0, 17.0)
+        np.testing.assert_allclose(poly.max(0) - poly.min(0), [33.0, 17.0])
+        np.testing.assert_allclose((poly.max(0) + poly.min(0)) / 2, [0.0, 0.0], atol=1e-12)

@@ -1,0 +1,126 @@
+import numpy as np
+import pytest
+import torch
+
+from evtrack.errors import UserError
+from evtrack.tracker.baselines import CentroidTracker, StationaryTracker
+from evtrack.tracker.checkpoint import save_checkpoint
+from evtrack.tracker.crops import box_to_crop, clip_box, crop_around, crop_to_box
+from evtrack.tracker.online import Tracker, load_tracker, track_sequence
+from evtrack.tracker.registry import create_model
+
+from .fakes import FRAME_US, SENSOR, ListReader, moving_square
+
+SMALL = dict(conv_channels=(8, 8, 16), stage_dims=(16,), stage_depths=(2,), heads=2, head_channels=8)
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return moving_square(12, seed=4)
+
+
+def small_tracker(**kw):
+    torch.manual_seed(0)
+    return Tracker(create_model("tiny", **SMALL), sensor_size=SENSOR, **kw)
+
+
+def test_crop_box_roundtrip():
+    crop = crop_around(50.0, 40.0, 64.0)
+    box = np.array([40.0, 30.0, 12.0, 8.0])
+    assert np.allclose(crop_to_box(box_to_crop(box, crop), crop), box)
+
+
+def test_clip_box_keeps_boxes_on_the_sensor():
+    h, w = SENSOR
+    b = clip_box(np.array([-10.0, 90.0, 30.0, 20.0]), SENSOR)
+    assert b[0] == 0 and b[1] + b[3] <= h and b[2] == 20 and b[3] >= 2
+    b = clip_box(np.array([500.0, 500.0, 10.0, 10.0]), SENSOR)
+    assert b[0] + b[2] <= w and b[1] + b[3] <= h and b[2] >= 2 and b[3] >= 2
+
+
+def test_track_sequence_contract(clip):
+    events, boxes, ts = clip
+    tracker = small_tracker()
+    res = track_sequence(tracker, ListReader(events), boxes[0], ts)
+    n = len(ts)
+    assert res.boxes.shape == (n, 4) and res.scores.shape == (n,) and res.latency_s.shape == (n,)
+    assert np.allclose(res.boxes[0], boxes[0])
+    h, w = SENSOR
+    assert np.all(res.boxes[:, 0] >= 0) and np.all(res.boxes[:, 0] + res.boxes[:, 2] <= w + 1e-9)
+    assert np.all(res.boxes[:, 1] >= 0) and np.all(res.boxes[:, 1] + res.boxes[:, 3] <= h + 1e-9)
+    assert np.all((res.scores[1:] >= 0) & (res.scores[1:] <= 1))
+    assert res.fps > 0 and tracker.stats()["frames"] == n - 1
+
+
+def test_template_is_fixed_after_init(clip):
+    events, boxes, ts = clip
+    tracker = small_tracker()
+    first = events[events["t"] < ts[0]]
+    tracker.init(first, boxes[0])
+    z = tracker._z_feat.clone()
+    tracker.update(events[(events["t"] >= ts[0]) & (events["t"] < ts[1])])
+    assert torch.equal(z, tracker._z_feat)
+
+
+def test_empty_packet_keeps_the_box(clip):
+    events, boxes, ts = clip
+    tracker = small_tracker()
+    tracker.init(events[events["t"] < ts[0]], boxes[0])
+    r = tracker.update(events[:0])
+    assert np.allclose(r.box, boxes[0]) and r.score == 0.0
+
+
+def test_update_before_init_and_bad_boxes():
+    tracker = small_tracker()
+    with pytest.raises(UserError, match="before Tracker.init"):
+        tracker.update(np.zeros(0))
+    ev = moving_square(2)[0]
+    with pytest.raises(UserError, match="w > 0"):
+        tracker.init(ev, [1, 2, 0, 5])
+    with pytest.raises(UserError, match="outside"):
+        tracker.init(ev, [500, 2, 10, 5])
+
+
+def test_centroid_baseline_follows_the_square(clip):
+    events, boxes, ts = clip
+    res = track_sequence(CentroidTracker(), ListReader(events), boxes[0], ts)
+    centre_err = np.hypot(*(res.boxes[:, :2] + res.boxes[:, 2:] / 2 - boxes[:, :2] - boxes[:, 2:] / 2).T)
+    assert centre_err.mean() < 3.0
+    stat = track_sequence(StationaryTracker(), ListReader(events), boxes[0], ts)
+    assert np.allclose(stat.boxes, boxes[0])
+    stat_err = np.hypot(*(stat.boxes[:, :2] - boxes[:, :2]).T)
+    assert stat_err.mean() > 3 * centre_err.mean()
+
+
+def test_load_tracker_from_checkpoint(tmp_path, clip):
+    torch.manual_seed(0)
+    path = save_checkpoint(tmp_path / "m.pt", create_model("tiny", **SMALL))
+    tracker = load_tracker(path, sensor_size=SENSOR, keep="1.0")
+    events, boxes, ts = clip
+    res = track_sequence(tracker, ListReader(events), boxes[0], ts[:4])
+    assert res.boxes.shape == (4, 4)
+    with pytest.raises(UserError, match="n_threads"):
+        load_tracker(path, n_threads=0)
+
+
+def test_pruned_tracker_counts_ops(tmp_path, clip):
+    pytest.importorskip("evtrack.pruning")
+    torch.manual_seed(0)
+    path = save_checkpoint(tmp_path / "m.pt", create_model("tiny", **SMALL))
+    events, boxes, ts = clip
+    dense = load_tracker(path, sensor_size=SENSOR, count_ops=True)
+    pruned = load_tracker(path, sensor_size=SENSOR, count_ops=True, keep="0.5,0.5")
+    for tr in (dense, pruned):
+        track_sequence(tr, ListReader(events), boxes[0], ts[:5])
+    sd, sp = dense.stats(), pruned.stats()
+    assert sd["frames"] == sp["frames"] == 4
+    assert sp["tokens_kept"] < sd["tokens_kept"]
+    assert sd["sops"] > 0 and sd["energy_mj"] > 0
+
+
+def test_window_mode_frames(clip):
+    """Fixed time windows (live use) work the same as ground-truth intervals."""
+    events, boxes, _ = clip
+    edges = np.arange(FRAME_US, events["t"].max() + 1, 20_000)
+    res = track_sequence(CentroidTracker(), ListReader(events), boxes[0], edges)
+    assert len(res.boxes) == len(edges)

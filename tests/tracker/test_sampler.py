@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+
+from evtrack.errors import UserError
+from evtrack.tracker.registry import model_config
+from evtrack.tracker.sampler import BatchPrefetcher, PairSampler, SamplerConfig, SequenceData, interval_edges
+
+from .fakes import SENSOR, moving_square
+
+
+def fake_sequences(n=2):
+    out = []
+    for s in range(n):
+        ev, boxes, ts = moving_square(16, seed=s)
+        out.append(SequenceData(f"s{s}", ev, boxes, np.ones(len(boxes), bool), interval_edges(ts), SENSOR))
+    return out
+
+
+def test_interval_edges_prepend_first_interval():
+    assert interval_edges(np.array([40, 80, 120])).tolist() == [0, 40, 80, 120]
+
+
+def test_pairs_have_network_sizes_and_target_inside():
+    cfg = model_config("tiny")
+    sampler = PairSampler(fake_sequences(), cfg, seed=1)
+    for _ in range(10):
+        z, x, t = sampler.sample()
+        assert z.shape == (3, 64, 64) and x.shape == (3, 128, 128)
+        assert z.dtype == np.float32 and x.any()
+        assert np.all((t[:2] > 0) & (t[:2] < 1)) and np.all(t[2:] > 0)
+
+
+def test_target_box_matches_rendered_events():
+    """Without jitter and flips the square's events sit where the target box says."""
+    cfg = model_config("tiny")
+    sc = SamplerConfig(center_jitter=0.0, scale_jitter=0.0, flip_prob=0.0)
+    sampler = PairSampler(fake_sequences(1), cfg, sc, seed=0)
+    _, x, t = sampler.sample()
+    img = x[:2].sum(0)
+    ys, xs = np.nonzero(img > 0.3 * img.max())
+    cx, cy = xs.mean() / 128, ys.mean() / 128
+    assert abs(cx - t[0]) < 0.05 and abs(cy - t[1]) < 0.05
+
+
+def test_flip_mirrors_target():
+    cfg = model_config("tiny")
+    base = SamplerConfig(center_jitter=0.0, scale_jitter=0.0, flip_prob=0.0)
+    flip = SamplerConfig(center_jitter=0.0, scale_jitter=0.0, flip_prob=1.0)
+    _, x0, t0 = PairSampler(fake_sequences(1), cfg, base, seed=3).sample()
+    _, x1, t1 = PairSampler(fake_sequences(1), cfg, flip, seed=3).sample()
+    assert np.allclose(x1, x0[:, :, ::-1]) and np.isclose(t1[0], 1 - t0[0])
+
+
+def test_seeded_sampling_is_deterministic():
+    cfg = model_config("tiny")
+    a = PairSampler(fake_sequences(), cfg, seed=5).batch(3)
+    b = PairSampler(fake_sequences(), cfg, seed=5).batch(3)
+    assert all(np.array_equal(u.numpy(), v.numpy()) for u, v in zip(a, b, strict=True))
+
+
+def test_no_usable_sequence_is_an_error():
+    seq = fake_sequences(1)[0]
+    seq.valid[:] = False
+    with pytest.raises(UserError, match="at least two frames"):
+        PairSampler([seq], model_config("tiny"))
+
+
+def test_prefetcher_yields_batches_and_surfaces_errors():
+    cfg = model_config("tiny")
+    pf = BatchPrefetcher(PairSampler(fake_sequences(), cfg), 2)
+    z, x, t = next(pf)
+    assert z.shape == (2, 3, 64, 64) and t.shape == (2, 4)
+    pf.close()
+
+    def broken(*a, **k):
+        raise ValueError("representation failed")
+
+    pf = BatchPrefetcher(PairSampler(fake_sequences(), cfg, representation=broken), 2)
+    with pytest.raises(ValueError, match="representation failed"):
+        next(pf)
+    pf.close()
