@@ -37,7 +37,7 @@ import numpy as np
 
 from evtrack.io import open_events, write_aedat4, write_hdf5
 from evtrack.io.events import EVENT_DTYPE
-from evtrack.io.representations import voxel_grid
+from evtrack.io.representations import count_frame, sdtrack_frame, time_surface, voxel_grid
 
 HEIGHT, WIDTH = 260, 346
 RATE_EV_PER_S = 1_000_000
@@ -190,6 +190,36 @@ def bench_windows(ev: np.ndarray, n_bins: int, window_us: int, repeats: int) -> 
     return [Row(label, name, n, sec, "tonic", base / sec) for name, sec in times.items()]
 
 
+def bench_other(ev: np.ndarray, window_us: int, repeats: int) -> list[Row]:
+    """The other representations per window, full frame and as a tracker's resized search crop."""
+    n = len(ev)
+    bounds = window_bounds(ev["t"], window_us)
+    sensor = (HEIGHT, WIDTH)
+    # SDTrack search region: 4x a 40x40 target centred in the frame, resized to 256x256
+    search = dict(crop=(WIDTH / 2 - 80, HEIGHT / 2 - 80, 160.0, 160.0), out_size=(256, 256))
+    calls = {
+        "count_frame": lambda e, t0, t1: count_frame(e, sensor),
+        "time_surface": lambda e, t0, t1: time_surface(e, sensor),
+        "sdtrack_frame (n_sub=4), full frame": lambda e, t0, t1: sdtrack_frame(e, sensor, t0_us=t0, t1_us=t1),
+        "sdtrack_frame, 160 px search crop -> 256x256": lambda e, t0, t1: sdtrack_frame(
+            e, sensor, t0_us=t0, t1_us=t1, **search
+        ),
+        "voxel_grid 5 bins, 160 px search crop -> 256x256": lambda e, t0, t1: voxel_grid(
+            e, sensor, 5, t0_us=t0, t1_us=t1, **search
+        ),
+    }
+    rows = []
+    for name, fn in calls.items():
+
+        def run(fn=fn):
+            for t0, t1, a, b in bounds:
+                fn(ev[a:b], t0, t1)
+
+        rows.append(Row(f"other representations, {window_us // 1000} ms windows in memory", name, n,
+                        best_time(run, repeats)))  # fmt: skip
+    return rows
+
+
 def dv_decode_only(path: Path) -> int:
     import dv_processing as dv
 
@@ -224,7 +254,7 @@ def read_window_voxelize(path: Path, n_bins: int, window_us: int, how: str) -> i
                 numpy_bincount_voxel(w.events, n_bins, w.t0_us, w.t1_us)
             elif how == "tonic" and len(w.events) >= 2:
                 tonic(w.events)
-    return n
+    return n  # how == "none": reading and windowing alone
 
 
 def bench_files(ev: np.ndarray, n_bins: int, window_us: int, repeats: int, workdir: Path) -> list[Row]:
@@ -260,8 +290,9 @@ def bench_files(ev: np.ndarray, n_bins: int, window_us: int, repeats: int, workd
             rows.append(Row(section, "evtrack open_events().chunks() only", n, read_s))
         pipeline = {
             how: best_time(lambda p=path, h=how: read_window_voxelize(p, n_bins, window_us, h), repeats)
-            for how in ("evtrack", "numpy", "tonic")
+            for how in ("none", "evtrack", "numpy", "tonic")
         }
+        rows.append(Row(section, "evtrack open_events().windows() only", n, pipeline.pop("none")))
         for how, sec in pipeline.items():
             rows.append(Row(section, f"read + window + {how} voxelize", n, sec, "tonic", pipeline["tonic"] / sec))
     return rows
@@ -320,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
             ev = synthetic_events(n)
             rows += bench_memory(ev, args.bins, args.repeats, args.threads, with_add_at=n <= 2_000_000)
             rows += bench_windows(ev, args.bins, args.window_us, args.repeats)
+            if n == args.sizes[0]:
+                rows += bench_other(ev, args.window_us, args.repeats)
             if not args.no_files:
                 rows += bench_files(ev, args.bins, args.window_us, args.repeats, Path(tmp))
             print(markdown([r for r in rows if r.n_events == n]), file=sys.stderr)

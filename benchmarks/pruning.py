@@ -187,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--configs", default=",".join(DEFAULT_SWEEP), help=f"comma list of {sorted(CONFIGS)}")
     p.add_argument("--latency-configs", default=",".join(LATENCY_CONFIGS))
     p.add_argument("--repeats", type=int, default=100, help="timed calls per configuration and part")
+    p.add_argument("--latency-models", default="sdtrack-tiny",
+                   help="extra model configs timed with random weights (latency does not depend on them)")
+    p.add_argument("--big-repeats", type=int, default=15, help="timed calls for the extra models")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--skip-accuracy", action="store_true")
     p.add_argument("--out-dir", default="benchmarks/results")
@@ -210,16 +213,25 @@ def main(argv: list[str] | None = None) -> int:
     }
 
     lat_names = args.latency_configs.split(",")
-    print(f"# latency ({args.threads} thread(s), {args.repeats} interleaved calls each, median ms), {ckpt_name}")
-    lat = latency(model, seqs, lat_names, args.repeats)
-    base = lat[lat_names[0]]
-    print(f"| config | stack ms | x | backbone ms | x | tracker step ms | x |")
-    print("|---|---|---|---|---|---|---|")
-    for n in lat_names:
-        r = lat[n]
-        print(f"| {n} | {r['stack']:.2f} | {base['stack'] / r['stack']:.2f} | {r['backbone']:.2f} | "
-              f"{base['backbone'] / r['backbone']:.2f} | {r['step']:.2f} | {base['step'] / r['step']:.2f} |")
-    report["latency_ms"] = lat
+    report["latency_ms"] = {}
+    targets = [(ckpt_name, model, args.repeats)]
+    for name in filter(None, args.latency_models.split(",")):
+        from evtrack.tracker.registry import create_model
+
+        torch.manual_seed(0)
+        targets.append((f"{name} (random init)", create_model(name).eval(), args.big_repeats))
+    for label, net, repeats in targets:
+        print(f"\n# latency: {label}, {args.threads} thread(s), {repeats} interleaved calls each, median ms")
+        lat = latency(net, seqs, lat_names, repeats)
+        base = lat[lat_names[0]]
+        print("| config | block stack ms | x dense | backbone ms | x dense | tracker step ms | x dense |")
+        print("|---|---|---|---|---|---|---|")
+        for n in lat_names:
+            r = lat[n]
+            print(f"| {n} | {r['stack']:.2f} | {base['stack'] / r['stack']:.2f} | {r['backbone']:.2f} | "
+                  f"{base['backbone'] / r['backbone']:.2f} | {r['step']:.2f} | {base['step'] / r['step']:.2f} |")
+        report["latency_ms"][label] = lat
+        apply_pruning(net, None)
 
     if not args.skip_accuracy:
         from evtrack.metrics import evaluate_ope

@@ -295,3 +295,28 @@ def test_aedat4_event_stream_with_another_name(tmp_path):
     np.testing.assert_array_equal(ev["t"], 1_000 + np.arange(10))
     np.testing.assert_array_equal(ev["y"], 2 * np.arange(10))
     np.testing.assert_array_equal(ev["p"], np.arange(10) % 2)
+
+
+def test_padded_record_conversion_matches_field_copy():
+    from evtrack.io.events import fill_from_padded, is_padded_event_layout
+
+    padded = np.dtype(
+        {
+            "names": list("txyp"),
+            "formats": ["<i8", "<i2", "<i2", "u1"],
+            "offsets": [0, 8, 10, 12],
+            "itemsize": 16,
+        }
+    )
+    ev = random_events(1_001, seed=11)
+    raw = np.zeros(len(ev), dtype=padded)
+    for f in "txyp":
+        raw[f] = ev[f]
+    assert is_padded_event_layout(padded)
+    assert not is_padded_event_layout(EVENT_DTYPE.newbyteorder(">"))
+    assert not is_padded_event_layout(np.dtype([("t", "<f8"), ("x", "<i2"), ("y", "<i2"), ("p", "u1")]))
+    out = np.empty(len(ev), dtype=EVENT_DTYPE)
+    fill_from_padded(out, raw)
+    np.testing.assert_array_equal(out, ev)
+    empty = np.empty(0, dtype=EVENT_DTYPE)
+    fill_from_padded(empty, raw[:0])

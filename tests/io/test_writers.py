@@ -146,3 +146,18 @@ def test_cli_convert_real_files(shared_data, tmp_path, name, capsys):
     assert main(["info", str(src)]) == 0
     text = capsys.readouterr().out
     assert "events" in text and "unknown" not in text  # count and range measured by the scan
+
+
+def test_cli_convert_measures_missing_sensor_size(tmp_path, capsys):
+    from evtrack.cli import main
+
+    ev = random_events(2_000, height=100, width=120, seed=18)
+    ev["x"][0], ev["y"][1] = 119, 99  # the largest coordinates define the measured sensor
+    src = tmp_path / "cols.npz"
+    np.savez(src, t=ev["t"], x=ev["x"], y=ev["y"], p=ev["p"])
+    out = tmp_path / "m.h5"
+    assert main(["convert", str(src), str(out), "--no-progress"]) == 0
+    assert "does not state its sensor size; using 120x100" in capsys.readouterr().err
+    with open_events(out) as reader:
+        assert reader.info.sensor_size == (100, 120)
+        np.testing.assert_array_equal(reader.read_all(), ev)

@@ -56,3 +56,29 @@ def test_accumulate_hand_case_with_switch_and_empty_frames():
     assert row["num_misses"] == 1 and row["num_false_positives"] == 1
     assert row["mota"] == pytest.approx(1 - (1 + 1 + 2) / 5)
     assert row["motp"] == pytest.approx(0.0)
+
+
+def test_evaluate_command_motchallenge_layout(tmp_path, capsys):
+    import json
+    import shutil
+
+    from evtrack.cli import main
+
+    data = Path(motmetrics().__file__).parent / "data"
+    if not (data / "TUD-Campus" / "gt.txt").exists():
+        pytest.skip("motmetrics sample data not installed")
+    for d in ("TUD-Campus", "TUD-Stadtmitte"):
+        (tmp_path / "gt" / d / "gt").mkdir(parents=True)
+        shutil.copy(data / d / "gt.txt", tmp_path / "gt" / d / "gt" / "gt.txt")
+        (tmp_path / "res").mkdir(exist_ok=True)
+        shutil.copy(data / d / "test.txt", tmp_path / "res" / f"{d}.txt")
+    assert main(["evaluate", str(tmp_path / "res"), "--dataset", "motchallenge", "--root", str(tmp_path / "gt"),
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n_sequences"] == 2
+    assert out["mota"] == pytest.approx(0.555116, abs=1e-3) and out["idf1"] == pytest.approx(0.624296, abs=1e-3)
+    assert out["num_switches"] == 14
+
+    (tmp_path / "res" / "TUD-Campus.txt").unlink()
+    assert main(["evaluate", str(tmp_path / "res"), "--dataset", "motchallenge", "--root", str(tmp_path / "gt")]) == 2
+    assert "no result file for 1 of 2 sequences" in capsys.readouterr().err

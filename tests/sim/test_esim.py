@@ -167,3 +167,27 @@ def test_bad_input_is_rejected_clearly():
     assert parse_sensor("260x346") == (260, 346)
     with pytest.raises(UserError, match="HEIGHTxWIDTH"):
         parse_sensor("346")
+
+
+def test_kernel_matches_the_numpy_reference():
+    from evtrack.sim.reference import esim_interval_numpy
+
+    h, w = 40, 50
+    cfg = SensorConfig(height=h, width=w, c_sigma=0.03, noise_rate_hz=0.0, n_hot_pixels=0, refractory_us=0)
+    sim = EventSimulator(cfg, np.random.default_rng(0))
+    rng = np.random.default_rng(1)
+    frames = [rng.uniform(0.02, 1.0, (h, w)).astype(np.float32) for _ in range(6)]
+    times = [i * 1000 for i in range(6)]
+    got = run_frames(sim, frames, times)
+    ref = sim.log_intensity(frames[0]).astype(np.float64)
+    want = []
+    for i in range(1, 6):
+        l0, l1 = sim.log_intensity(frames[i - 1]), sim.log_intensity(frames[i])
+        want.append(esim_interval_numpy(l0, l1, ref, sim.c_pos, sim.c_neg, times[i - 1], times[i], w))
+    want = np.concatenate(want)
+    assert abs(len(got) - len(want)) <= len(want) * 1e-3  # only float round-off at exact thresholds
+    key = lambda e: np.sort(e[["y", "x", "t", "p"]])  # noqa: E731
+    a, b = key(got), key(want)
+    if len(a) == len(b):
+        assert np.mean(a == b) > 0.995
+    assert abs(got["p"].mean() - want["p"].mean()) < 0.01

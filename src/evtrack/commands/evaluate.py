@@ -13,7 +13,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "of a dataset, exactly as the official MATLAB kits do.",
     )
     p.add_argument("results_dir", metavar="RESULTS_DIR", help="folder of <seq>.txt result files")
-    p.add_argument("--dataset", default="fe108", help="dataset layout (fe108, visevent, felt, coesot, eventvot, synthetic)")
+    p.add_argument("--dataset", default="fe108",
+                   help="dataset layout (fe108, visevent, felt, coesot, eventvot, synthetic), or motchallenge "
+                   "for multi-object results (<root>/<seq>/gt/gt.txt; MOTA, MOTP, IDF1, ID switches)")
     p.add_argument("--root", required=True, help="dataset root (FE108 also accepts the official kit's annos/ layout)")
     p.add_argument("--split", default="test")
     p.add_argument("--compare", nargs="+", default=[], metavar="DIR", help="more results folders to rank alongside")
@@ -46,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         summary_json,
     )
 
+    if args.dataset.lower() == "motchallenge":
+        return _run_mot(args)
     sequences = load_dataset(args.dataset, args.root, args.split)
     names = [s.name for s in sequences]
     taken: set[str] = set()
@@ -85,4 +89,29 @@ def run(args: argparse.Namespace) -> int:
             print(f"{n:<{width}}  {r['auc']:6.2f}  {r['pr']:6.2f}  {r['npr']:6.2f}")
     if args.plot:
         print(f"\nplots: {args.plot}")
+    return 0
+
+
+def _run_mot(args: argparse.Namespace) -> int:
+    import json
+
+    from evtrack.errors import UserError
+    from evtrack.metrics.mot import evaluate_motchallenge_dir
+
+    if args.compare or args.plot:
+        raise UserError("--compare and --plot are for single-object results; not available with motchallenge")
+    table = evaluate_motchallenge_dir(args.results_dir, args.root)
+    if args.json:
+        out = dict(table.get("OVERALL", next(iter(table.values()))))
+        out.update(dataset="motchallenge", n_sequences=len([k for k in table if k != "OVERALL"]))
+        if args.per_sequence:
+            out["per_sequence"] = {k: v for k, v in table.items() if k != "OVERALL"}
+        print(json.dumps(out))
+        return 0
+    width = max(len("sequence"), *(len(k) for k in table))
+    print(f"{'sequence':<{width}}  {'MOTA':>7}  {'MOTP':>6}  {'IDF1':>7}  {'IDsw':>5}  {'FP':>6}  {'FN':>6}")
+    for name, r in table.items():
+        print(f"{name:<{width}}  {100 * r['mota']:7.2f}  {r['motp']:6.3f}  {100 * r['idf1']:7.2f}  "
+              f"{int(r['num_switches']):5d}  {int(r['num_false_positives']):6d}  {int(r['num_misses']):6d}")
+    print("MOTA/IDF1 in percent; MOTP is motmetrics' mean matched distance 1 - IoU (lower is better)")
     return 0

@@ -119,8 +119,13 @@ def is_padded_event_layout(dtype: np.dtype, names: tuple[str, str, str, str] = (
 def fill_from_padded(out: np.ndarray, raw: np.ndarray) -> None:
     """Copy padded records (see ``is_padded_event_layout``) into canonical ``out`` as bytes.
 
-    One strided byte copy is ~2x faster than four field assignments into the packed dtype.
+    A Numba byte loop (``evtrack.io.packing``), ~10x faster than four field assignments into the
+    packed dtype. ``out`` must be a contiguous canonical array of the same length.
     """
+    from evtrack.io.packing import pack_padded
+
     n = len(raw)
+    if n == 0:
+        return
     src = np.ascontiguousarray(raw).view(np.uint8).reshape(n, raw.dtype.itemsize)
-    out.view(np.uint8).reshape(n, EVENT_DTYPE.itemsize)[:] = src[:, : EVENT_DTYPE.itemsize]
+    pack_padded(src, out.view(np.uint8).reshape(n, EVENT_DTYPE.itemsize))

@@ -30,6 +30,7 @@ import numpy as np
 from evtrack.errors import FormatError, UserError
 from evtrack.io import atomic
 from evtrack.io.events import EVENT_DTYPE, as_events, concat_events, copy_events
+from evtrack.io.packing import pack_columns
 from evtrack.io.reader import DEFAULT_CHUNK_EVENTS, EventReader, RecordingInfo
 
 FORMAT_NAME = "evtrack-events"
@@ -159,18 +160,29 @@ class HDF5Reader(EventReader):
         step = self.chunk_events
         for s in range(start, self._n, step):
             e = min(s + step, self._n)
-            out = np.empty(e - s, dtype=EVENT_DTYPE)
+            cols = {}
             try:
                 for name in _FIELDS:
-                    out[name] = self._cols[name][s:e]
+                    cols[name] = self._cols[name][s:e]
             except OSError as exc:  # truncated or corrupt chunk, missing filter plugin
                 raise FormatError(
                     f"{self.path}: cannot read /events/{name}[{s}:{e}] ({exc}); the file is truncated, "
                     "corrupt, or compressed with a filter that is not installed (DSEC: pip install hdf5plugin)"
                 ) from exc
+            out = _pack(cols)
             if self._t_add:
                 out["t"] += self._t_add
             yield out
+
+
+def _pack(cols: dict[str, np.ndarray]) -> np.ndarray:
+    """Interleave the four columns (fast path when they already have the canonical dtypes)."""
+    if all(cols[n].dtype == np.dtype(_STORE_DTYPES[n]) for n in _FIELDS):
+        return pack_columns(cols["t"], cols["x"], cols["y"], cols["p"])
+    out = np.empty(len(cols["t"]), dtype=EVENT_DTYPE)  # e.g. DSEC's uint32 t / uint16 x, y: cast per field
+    for name in _FIELDS:
+        out[name] = cols[name]
+    return out
 
 
 def _plain(value):

@@ -316,32 +316,27 @@ def _sdtrack_from_counts(counts, stack, decay, clip_max, out):
     trajectory: starting from h = 0 and empty "previous" masks, for each sub-slice
     ``h = clip(decay * h + stack * [ON newly active] + stack * [OFF newly active], 0, clip_max)``
     where "newly active" means active in this sub-slice and not in the previous one.
+    Written branch-free over flat pixels so LLVM vectorises it.
     """
     n_sub = counts.shape[0] // 2
-    _, h, w = out.shape
-    for v in range(h):
-        for u in range(w):
-            on_total = 0.0
-            off_total = 0.0
-            traj = 0.0
-            prev_on = False
-            prev_off = False
-            for s in range(n_sub):
-                c_on = counts[2 * s, v, u]
-                c_off = counts[2 * s + 1, v, u]
-                on_total += c_on
-                off_total += c_off
-                cur_on = c_on > 0.0
-                cur_off = c_off > 0.0
-                traj = traj * decay
-                if cur_on and not prev_on:
-                    traj += stack
-                if cur_off and not prev_off:
-                    traj += stack
-                if traj > clip_max:
-                    traj = clip_max
-                prev_on = cur_on
-                prev_off = cur_off
-            out[0, v, u] = min(clip_max, stack * on_total)
-            out[1, v, u] = min(clip_max, stack * off_total)
-            out[2, v, u] = traj
+    hw = out.shape[1] * out.shape[2]
+    c = counts.reshape(2 * n_sub, hw)
+    o = out.reshape(3, hw)
+    zero = np.float32(0.0)
+    for k in range(hw):
+        o[0, k] = zero
+        o[1, k] = zero
+        o[2, k] = zero
+    for s in range(n_sub):
+        for k in range(hw):
+            on = c[2 * s, k]
+            off = c[2 * s + 1, k]
+            new_on = on > zero and (s == 0 or c[2 * s - 2, k] == zero)
+            new_off = off > zero and (s == 0 or c[2 * s - 1, k] == zero)
+            h = o[2, k] * decay + stack * np.float32(new_on) + stack * np.float32(new_off)
+            o[2, k] = min(h, clip_max)
+            o[0, k] += on
+            o[1, k] += off
+    for k in range(hw):
+        o[0, k] = min(clip_max, stack * o[0, k])
+        o[1, k] = min(clip_max, stack * o[1, k])

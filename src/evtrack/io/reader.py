@@ -230,7 +230,10 @@ class EventReader:
                     )
                 prev_t = int(t[-1])
                 x, y = chunk["x"], chunk["y"]
-                if size is not None:
+                if size is not None and max(size) > 32767:  # beyond int16: only negatives can be bad
+                    h, w = size
+                    bad = (x < 0) | (y < 0)
+                elif size is not None:
                     h, w = size
                     # As uint16 a negative int16 becomes >= 32768, so one compare covers both ends.
                     bad = (x.astype(np.uint16) >= w) | (y.astype(np.uint16) >= h)

@@ -74,7 +74,8 @@ class EventPublisher:
         self._closed = False
 
     def _on_error(self, code, message: str) -> None:  # dv's callback, from its I/O thread
-        self.errors.append(f"{code}: {message}")
+        if "keep-alive" not in message:  # what dv reports when a client disconnects normally
+            self.errors.append(f"{code}: {message}")
 
     @property
     def clients(self) -> int:
@@ -139,6 +140,7 @@ def _child_main(conn, kind: str, host: str, port: int, serial: str | None, heart
     try:
         import dv_processing as dv
 
+        send(b"R", b"")  # imported: the parent may connect upstream now
         if kind == "camera":
             reader = dv.io.camera.open(serial) if serial else dv.io.camera.open()
         else:
@@ -155,8 +157,8 @@ def _child_main(conn, kind: str, host: str, port: int, serial: str | None, heart
                     break
             batch = reader.getNextEventBatch()
             now = time.monotonic()
-            if batch is not None and batch.size() > 0:
-                send(b"E", from_dv_array(batch.numpy()).tobytes())
+            if batch is not None:  # one message per dv packet, even empty: the guard counts them
+                send(b"E", from_dv_array(batch.numpy()).tobytes() if batch.size() else b"")
                 last = now
                 continue
             if not reader.isRunning():
@@ -177,7 +179,15 @@ def _child_main(conn, kind: str, host: str, port: int, serial: str | None, heart
 
 # -------------------------------------------------------------------------------------- guard
 class _Guard:
-    """Relays upstream -> downstream, forwarding only validated whole packets."""
+    """Relays upstream -> downstream, forwarding only validated whole packets.
+
+    dv's NetworkReader queues at most 1000 packets and silently drops newer ones when its
+    consumer lags (measured: 3000 packets sent in a burst, 1000 received), so the guard keeps at
+    most ``max_inflight`` packets ahead of what the reader process has handed over; the rest
+    waits in TCP buffers and the sender's queue (back-pressure instead of loss).
+    """
+
+    max_inflight = 256
 
     def __init__(self, listener: socket.socket, upstream: socket.socket, checker: FrameChecker, first: bytes) -> None:
         self.upstream = upstream
@@ -186,6 +196,9 @@ class _Guard:
         self.upstream_closed = threading.Event()
         self.listener = listener
         self.downstream: socket.socket | None = None
+        self.forwarded = 0
+        self.consumed = 0
+        self._credit = threading.Condition()
         self._first = first
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dv-guard", daemon=True)
@@ -196,6 +209,7 @@ class _Guard:
             self.listener.settimeout(30)
             self.downstream, _ = self.listener.accept()
             self.downstream.sendall(self._first)
+            self.forwarded += self.checker.packets
             self.upstream.settimeout(0.2)
             while not self._stop.is_set():
                 try:
@@ -204,15 +218,23 @@ class _Guard:
                     continue
                 if not data:
                     break
-                ok = self.checker.feed(data)
-                if ok:
-                    self.downstream.sendall(ok)
+                for unit in self.checker.feed_units(data):
+                    with self._credit:
+                        while self.forwarded - self.consumed >= self.max_inflight and not self._stop.is_set():
+                            self._credit.wait(0.1)
+                    self.downstream.sendall(unit)
+                    self.forwarded += 1
         except FormatError as exc:
             self.error = exc
         except OSError:
             pass
         finally:
             self.upstream_closed.set()
+
+    def consumed_one(self) -> None:
+        with self._credit:
+            self.consumed += 1
+            self._credit.notify()
 
     def close(self) -> None:
         self._stop.set()
@@ -365,6 +387,7 @@ class NetworkEventSource:
         try:
             if self.kind == "tcp":
                 try:
+                    self._wait_ready(reader)
                     guard = self._open_guard(listener)
                 except BaseException:
                     listener.close()
@@ -374,6 +397,18 @@ class NetworkEventSource:
             if guard is not None:
                 guard.close()
             reader.stop()
+
+    def _wait_ready(self, reader: _ReaderProcess) -> None:
+        """Wait until the reader process has imported dv, so nothing piles up while it starts."""
+        limit = self.config.connect_timeout_s + 10.0
+        if not reader.conn.poll(limit):
+            raise StreamLost(f"{self.name}: dv reader process did not start within {limit:g} s")
+        try:
+            msg = reader.conn.recv_bytes()
+        except (EOFError, OSError):
+            raise StreamLost(f"{self.name}: dv reader process died (exit code {reader.proc.exitcode})") from None
+        if msg[:1] == b"X":
+            raise StreamLost(f"{self.name}: {json.loads(msg[1:])['message']}")
 
     def _open_guard(self, listener: socket.socket) -> _Guard:
         cfg = self.config
@@ -434,6 +469,8 @@ class NetworkEventSource:
             tag, payload = msg[:1], msg[1:]
             if tag == b"E":
                 last_data = last_msg
+                if guard is not None:
+                    guard.consumed_one()
                 events = np.frombuffer(payload, dtype=EVENT_DTYPE)
                 events, total = split_eos(events)
                 self.received_events += len(events)
@@ -445,6 +482,8 @@ class NetworkEventSource:
                     self._status("eos", f"end of stream: received {self.received_events} of {total} events sent"
                                  + (f" ({lost} missing)" if lost else ""))
                     return
+            elif tag in (b"R", b"H"):
+                pass
             elif tag == b"C":
                 info = json.loads(payload)
                 self.sensor_size = (info["height"], info["width"])

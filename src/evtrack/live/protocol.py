@@ -152,14 +152,17 @@ class FrameChecker:
         self.packets = 0
 
     def feed(self, data: bytes) -> bytes:
+        return b"".join(self.feed_units(data))
+
+    def feed_units(self, data: bytes) -> list[bytes]:
+        """Like :meth:`feed`, one bytes object per unit (the header, then one per packet)."""
         self._buf += data
-        out = bytearray()
+        out = []
         while True:
             unit = self._next_unit()
             if unit is None:
-                break
-            out += unit
-        return bytes(out)
+                return out
+            out.append(unit)
 
     def _consume(self, n: int) -> bytes:
         unit = bytes(self._buf[:n])

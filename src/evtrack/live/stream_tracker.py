@@ -128,6 +128,7 @@ class StreamTracker:
         sensor_size: ``(height, width)``.
         on_result: called with every :class:`StreamResult` (on the worker thread when threaded).
         on_error: called with an exception raised by the tracker (threaded mode); the worker stops.
+        on_window: called with ``(result, events)``: the window's events too (overlays, logging).
 
     >>> st = StreamTracker(tracker, init_box=(10, 20, 30, 40), sensor_size=(260, 346))
     >>> for packet in source: st.push(packet)
@@ -143,6 +144,7 @@ class StreamTracker:
         config: StreamConfig = StreamConfig(),
         on_result: Callable[[StreamResult], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
+        on_window: Callable[[StreamResult, np.ndarray], None] | None = None,
     ) -> None:
         box = tuple(float(v) for v in init_box)
         if len(box) != 4 or box[2] <= 0 or box[3] <= 0:
@@ -153,6 +155,7 @@ class StreamTracker:
         self.config = config
         self.on_result = on_result
         self.on_error = on_error
+        self.on_window = on_window
         self._stats = StreamStats()
         self._lock = threading.Condition()
         self._chunks: list[np.ndarray] = []  # events with t >= self._win_start, arrival order
@@ -307,6 +310,8 @@ class StreamTracker:
             self._lock.notify_all()
         if self.on_result is not None:
             self.on_result(res)
+        if self.on_window is not None:
+            self.on_window(res, ev)
         return res
 
     def _drain(self, final: bool) -> None:

@@ -13,9 +13,12 @@ import types
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from evtrack.errors import FormatError, UserError
 
 # The metrics we report, with motmetrics' names.
 MOT_METRICS = ("mota", "motp", "idf1", "num_switches", "num_false_positives", "num_misses", "num_objects")
@@ -100,3 +103,31 @@ def evaluate_motchallenge(gt_file: str, hyp_file: str, *, iou_threshold: float =
         gt = mm.io.loadtxt(gt_file)
         hyp = mm.io.loadtxt(hyp_file)
     return mm.utils.compare_to_groundtruth(gt, hyp, "iou", distth=iou_threshold)
+
+
+def evaluate_motchallenge_dir(results_dir: str | Path, root: str | Path, *, iou_threshold: float = 0.5):
+    """Score ``<results_dir>/<seq>.txt`` against ``<root>/<seq>/gt/gt.txt`` (MOTChallenge layout).
+
+    Returns ``summarize`` output: one row per sequence plus ``OVERALL``.
+    """
+    results_dir, root = Path(results_dir), Path(root)
+    if not root.is_dir():
+        raise UserError(f"MOTChallenge root {root} is not a directory")
+    if not results_dir.is_dir():
+        raise UserError(f"results folder {results_dir} is not a directory")
+    names = sorted(p.name for p in root.iterdir() if (p / "gt" / "gt.txt").is_file())
+    if not names:
+        raise FormatError(f"{root}: no <seq>/gt/gt.txt found (MOTChallenge layout)")
+    missing = [n for n in names if not (results_dir / f"{n}.txt").is_file()]
+    if missing:
+        raise FormatError(f"{results_dir}: no result file for {len(missing)} of {len(names)} sequences "
+                          f"(expected <seq>.txt): {', '.join(missing[:8])}")
+    accs = {}
+    for n in names:
+        try:
+            accs[n] = evaluate_motchallenge(str(root / n / "gt" / "gt.txt"), str(results_dir / f"{n}.txt"),
+                                            iou_threshold=iou_threshold)
+        except (ValueError, IndexError, KeyError) as exc:
+            raise FormatError(f"{results_dir / (n + '.txt')} or its gt.txt: not MOTChallenge "
+                              f"'frame,id,x,y,w,h,...' text ({exc})") from None
+    return summarize(accs)

@@ -99,6 +99,9 @@ def apply_pruning(
     if unknown:
         raise UserError(f"apply_pruning: unknown option(s) {unknown}; expected some of {sorted(known)}")
     dense = dense_stack(model)
+    current = model.backbone.block_stack
+    if isinstance(current, PrunedBlockStack):
+        current.remove_hooks()
     prunable = prunable_blocks(model)
     ratios = parse_keep(keep, max(len(prunable), 1)) if prunable else []
     _remove_hooks(model)
@@ -129,9 +132,14 @@ def apply_pruning(
     for i, r in zip(prunable, ratios, strict=True):
         per_block[i] = r
     template_maps = () if opts.prune_template else ("template",)
-    model.backbone.block_stack = PrunedBlockStack(
-        dense, per_block, scorer, mode=opts.mode, keep_maps=template_maps, compensate=opts.compensate
-    )
+    try:
+        model.backbone.block_stack = PrunedBlockStack(
+            dense, per_block, scorer, mode=opts.mode, keep_maps=template_maps, compensate=opts.compensate
+        )
+    except ValueError as exc:
+        model.backbone.block_stack = dense
+        model.pruning = None
+        raise UserError(f"apply_pruning: {exc}") from None
     model.pruning = opts.to_dict()
     return model
 

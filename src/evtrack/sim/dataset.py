@@ -250,10 +250,13 @@ def _write_manifest(root: Path, n_train: int, n_test: int, seed: int, cfg: Seque
 
 
 def make_sample_sequence(out_dir: str | Path, seed: int = 0, duration_s: float = 2.0) -> SequenceSummary:
-    """A small demo sequence (~2 s, about 1 MB) written to ``out_dir`` (which must not exist)."""
+    """A small demo sequence (2 s, under 2 MB) written to ``out_dir`` (which must not exist)."""
     out_dir = Path(out_dir)
     if out_dir.exists():
         raise UserError(f"{out_dir}: already exists; the sample sequence is written to a new directory")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    cfg = SequenceConfig(scene=replace(SceneConfig(), camera_speed_px_s=(0.0, 15.0), target_size_px=(35.0, 55.0)))
+    # a calmer, sparser scene than the datasets' (the file ships inside the package)
+    scene = replace(SceneConfig(), camera_speed_px_s=(0.0, 15.0), target_size_px=(30.0, 45.0),
+                    background_rate_ev_s=(10_000.0, 30_000.0), max_rate_ev_s=150_000.0, target_contrast=(0.4, 0.7))
+    cfg = SequenceConfig(scene=scene)
     return write_sequence(out_dir, sequence_seed(seed, "sample", 0), cfg, duration_s=duration_s)

@@ -1,0 +1,134 @@
+"""``evtrack live``: track a live camera or TCP event stream, boxes out as JSON lines."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _box(text: str) -> tuple[float, float, float, float]:
+    try:
+        vals = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        vals = ()
+    if len(vals) != 4 or vals[2] <= 0 or vals[3] <= 0:
+        raise argparse.ArgumentTypeError(f"expected x,y,w,h with w,h > 0, got {text!r}")
+    return vals
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "live", help="track a live camera or TCP event stream",
+        description="Track the target given by --init in a live event stream; one JSON line per window.",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--camera", nargs="?", const="", default=None, metavar="SERIAL",
+                     help="an iniVation camera (the first found, or the one with SERIAL)")
+    src.add_argument("--source", metavar="tcp://HOST:PORT", help="a dv network event stream (e.g. evtrack serve)")
+    p.add_argument("--init", type=_box, required=True, metavar="X,Y,W,H", help="target box in the first window")
+    p.add_argument("--window-ms", type=float, default=20.0, help="tracking window (default 20 ms)")
+    p.add_argument("--tracker", choices=("model", "centroid", "stationary"), default="model",
+                   help="model = the spiking transformer (default); the others are baselines")
+    p.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped one)")
+    p.add_argument("--keep", default=None, help="token keep ratios (default dense; 'default' = pruned)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--out", default="-", help="JSON lines file ('-' = stdout, the default)")
+    p.add_argument("--boxes-port", type=int, default=None, help="also publish boxes as a dv BoundingBox stream")
+    p.add_argument("--boxes-host", default="127.0.0.1", help="address for --boxes-port (default loopback)")
+    p.add_argument("--show", action="store_true", help="overlay window (needs a display)")
+    p.add_argument("--video", default=None, help="write the overlay to this video file (.mp4/.avi)")
+    p.add_argument("--no-skip", action="store_true", help="track every window even when behind")
+    p.add_argument("--retries", type=int, default=5, help="consecutive reconnect attempts before giving up")
+    p.add_argument("--connect-timeout", type=float, default=5.0, help="seconds")
+    p.add_argument("--idle-timeout", type=float, default=10.0, help="no events this long = reconnect (s)")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.set_defaults(func=run)
+
+
+def _make_tracker(args):
+    if args.tracker == "centroid":
+        from evtrack.tracker.baselines import CentroidTracker
+
+        return CentroidTracker()
+    if args.tracker == "stationary":
+        from evtrack.tracker.baselines import StationaryTracker
+
+        return StationaryTracker()
+    from evtrack.tracker import load_tracker
+
+    return load_tracker(args.checkpoint, keep=args.keep, n_threads=args.threads)
+
+
+def run(args) -> int:
+    import json
+    import time
+
+    from evtrack.errors import UserError
+    from evtrack.live.network import NetworkEventSource, SourceConfig, parse_tcp_url
+    from evtrack.live.outputs import BoxStreamOutput, JsonLinesOutput, OverlayWindow, VideoOutput
+    from evtrack.live.stream_tracker import StreamConfig, StreamTracker
+
+    if args.window_ms <= 0:
+        raise UserError(f"--window-ms must be > 0, got {args.window_ms}")
+    scfg = SourceConfig(connect_timeout_s=args.connect_timeout, idle_timeout_s=args.idle_timeout or None,
+                        max_retries=args.retries)
+    out = JsonLinesOutput(args.out)
+
+    def on_status(s) -> None:
+        print(f"evtrack live: {s.message}", file=sys.stderr, flush=True)
+        out.write_obj(s.to_dict())
+
+    if args.camera is not None:
+        from evtrack.live.camera import select_camera
+
+        cam = select_camera(args.camera or None)
+        source = NetworkEventSource(kind="camera", serial=cam.serial, config=scfg, on_status=on_status)
+    else:
+        host, port = parse_tcp_url(args.source)
+        source = NetworkEventSource(host, port, config=scfg, on_status=on_status)
+
+    tracker = _make_tracker(args)  # before connecting: loading must not back the stream up
+    sinks: list = [out]
+    st = None
+    ok = False
+    started = time.monotonic()
+    try:
+        for packet in source:
+            if st is None:
+                sensor = source.sensor_size
+                if args.boxes_port is not None:
+                    sinks.append(BoxStreamOutput(args.boxes_port, args.boxes_host, sensor))
+                if args.show:
+                    sinks.append(OverlayWindow(sensor))
+                if args.video:
+                    sinks.append(VideoOutput(args.video, sensor, fps=1000.0 / args.window_ms))
+
+                def on_window(res, ev, sinks=sinks) -> None:
+                    for sink in sinks:
+                        sink.write(res, ev)
+
+                st = StreamTracker(tracker, init_box=args.init, sensor_size=sensor, on_window=on_window,
+                                   config=StreamConfig(window_us=int(args.window_ms * 1000),
+                                                       skip_when_behind=not args.no_skip))
+            st.push(packet)
+            if args.duration is not None and time.monotonic() - started > args.duration:
+                break
+            if any(getattr(s, "quit", False) for s in sinks):
+                break
+        ok = True
+    except KeyboardInterrupt:
+        ok = True
+    finally:
+        source.close()
+        if st is not None:
+            try:
+                st.close(flush=ok)
+            finally:
+                summary = dict(st.stats(), received_events=source.received_events, sent_events=source.eos_total,
+                               reconnects=source.reconnects)
+                summary.pop("pushed_events", None)
+                out.write_obj({"type": "summary", **summary})
+                print("evtrack live: " + json.dumps(summary), file=sys.stderr, flush=True)
+        for sink in sinks:
+            sink.close(ok)
+    return 0

@@ -1,0 +1,88 @@
+"""``evtrack model-info``: parameter counts per part and forward latency of a tracker config."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("model-info", help="parameters and CPU latency of a tracker config")
+    p.add_argument("--config", default=None, help="config name (default: all registered configs)")
+    p.add_argument("--checkpoint", default=None, help="describe this checkpoint's network instead")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads for the latency run")
+    p.add_argument("--runs", type=int, default=20, help="timed forwards (after 3 warm-up runs)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run)
+
+
+def describe(model, runs: int) -> dict:
+    """Parameter counts (per part) and median latency of a BN-fused batch-1 search forward."""
+    import time
+
+    import torch
+
+    cfg = model.cfg
+    parts = {
+        "conv_stages": model.backbone.conv,
+        "transformer": model.backbone.block_stack,
+        "head": model.head,
+    }
+    params = {k: sum(p.numel() for p in m.parameters()) for k, m in parts.items()}
+    params["positions"] = model.backbone.pos_template.numel() + model.backbone.pos_search.numel()
+    params["total"] = sum(p.numel() for p in model.parameters())
+    model.eval()
+    z = torch.rand(1, cfg.in_channels, cfg.template_size, cfg.template_size)
+    x = torch.rand(1, cfg.in_channels, cfg.search_size, cfg.search_size)
+    times = []
+    with torch.inference_mode():
+        model.fuse()
+        zf = model.embed_template(z)
+        for i in range(runs + 3):
+            t = time.perf_counter()
+            model(None, x, z_feat=zf)
+            if i >= 3:
+                times.append(time.perf_counter() - t)
+    times.sort()
+    return {
+        "config": cfg.name,
+        "search_px": cfg.search_size,
+        "template_px": cfg.template_size,
+        "tokens": model.backbone.layout.n_tokens,
+        "blocks": len(model.backbone.block_stack.blocks),
+        "params": params,
+        "latency_ms_median": 1000 * times[len(times) // 2],
+        "latency_ms_min": 1000 * times[0],
+        "threads": torch.get_num_threads(),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    import torch
+
+    from evtrack.errors import UserError
+    from evtrack.tracker.checkpoint import load_model
+    from evtrack.tracker.registry import create_model, list_models
+
+    if args.threads < 1 or args.runs < 1:
+        raise UserError(f"--threads and --runs must be >= 1, got {args.threads} and {args.runs}")
+    torch.set_num_threads(args.threads)
+    if args.checkpoint:
+        models = [load_model(args.checkpoint)]
+    else:
+        names = [args.config] if args.config else list_models()
+        models = [create_model(n) for n in names]
+    infos = [describe(m, args.runs) for m in models]
+    if args.json:
+        print(json.dumps(infos[0] if len(infos) == 1 else infos))
+        return 0
+    for info in infos:
+        p = info["params"]
+        print(f"{info['config']}: search {info['search_px']} px, template {info['template_px']} px, "
+              f"{info['tokens']} tokens, {info['blocks']} transformer blocks")
+        for k in ("conv_stages", "positions", "transformer", "head", "total"):
+            print(f"  {k:<12} {p[k] / 1e6:8.3f} M params")
+        print(f"  forward (batch 1, BN folded, {info['threads']} thread(s)): "
+              f"median {info['latency_ms_median']:.1f} ms, min {info['latency_ms_min']:.1f} ms")
+    return 0

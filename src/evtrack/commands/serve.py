@@ -1,0 +1,55 @@
+"""``evtrack serve RECORDING --port P``: publish a recording as a live dv event stream."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _sensor_size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected H,W (e.g. 260,346), got {text!r}") from None
+    return h, w
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "serve", help="replay a recording at real time through a dv NetworkWriter",
+        description="Publish RECORDING as a dv event stream on tcp://HOST:PORT, paced at real time. "
+        "The stream ends with an end-of-stream marker so clients receive every event.",
+    )
+    p.add_argument("recording", help="event recording (any format evtrack reads)")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
+    p.add_argument("--speed", type=float, default=1.0, help="playback speed (0 = as fast as possible)")
+    p.add_argument("--loop", action="store_true", help="repeat forever (timestamps keep increasing)")
+    p.add_argument("--max-loops", type=int, default=None, help="with --loop: stop after this many passes")
+    p.add_argument("--packet-ms", type=float, default=1.0, help="packet length in ms (default 1)")
+    p.add_argument("--no-wait", action="store_true", help="start at once instead of at the first client")
+    p.add_argument("--client-timeout", type=float, default=None, help="give up waiting for a client (s)")
+    p.add_argument("--linger", type=float, default=10.0, help="after the end, wait this long for clients (s)")
+    p.add_argument("--sensor-size", type=_sensor_size, default=None, help="H,W when the file does not store it")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from evtrack.live.replay import ReplayConfig, serve_recording
+
+    cfg = ReplayConfig(
+        host=args.host, port=args.port, speed=args.speed, loop=args.loop, packet_us=max(1, int(args.packet_ms * 1000)),
+        wait_for_client=not args.no_wait, client_timeout_s=args.client_timeout, linger_s=args.linger,
+        max_loops=args.max_loops,
+    )
+
+    def status(msg: str) -> None:
+        print(f"evtrack serve: {msg}", file=sys.stderr, flush=True)
+
+    stats = serve_recording(args.recording, cfg, sensor_size=args.sensor_size, progress=not args.quiet,
+                            on_status=status)
+    status(f"done: {stats.sent_events} events in {stats.packets} packets, {stats.passes} pass(es), "
+           f"{stats.wall_s:.2f} s, worst lateness {stats.max_behind_ms:.1f} ms, "
+           f"clients drained: {'yes' if stats.drained else 'no (linger timeout)'}")
+    return 0
