@@ -13,8 +13,9 @@ first on the whole array in memory, then per window, then straight from files wr
 For AEDAT4 it also times dv-processing's own decode loop (``MonoCameraRecording`` +
 ``getNextEventBatch``, nothing else) against our ``open_events(...).chunks()`` on the same file.
 
-Every time is the best of ``--repeats`` runs after one warm-up; ratios compare rows of the same
-run. Prints a markdown table (paste it into BENCHMARKS.md) and optionally writes JSON.
+Every time is the best of ``--repeats`` interleaved rounds after one warm-up; ratios compare rows
+of the same run (and the same rounds). Prints a markdown table (paste it into BENCHMARKS.md) and
+optionally writes JSON.
 
     python benchmarks/ingest.py                 # 1 M and 20 M events
     python benchmarks/ingest.py --quick         # 1 M events, 1 repeat, no 20 M files
@@ -68,13 +69,20 @@ def synthetic_events(n: int, seed: int = 0) -> np.ndarray:
     return ev
 
 
-def best_time(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up: Numba compile / cache load, page cache, allocator
-    best = float("inf")
+def race(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Best time of each function over ``repeats`` interleaved rounds, after one warm-up each.
+
+    Round-robin rather than one method after another so that all methods see the same background
+    load: the development machine is shared, and a burst of other work should not favour anyone.
+    """
+    for fn in fns.values():
+        fn()  # warm-up: Numba compile / cache load, page cache, allocator
+    best = dict.fromkeys(fns, float("inf"))
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
     return best
 
 
@@ -144,16 +152,15 @@ def bench_memory(ev: np.ndarray, n_bins: int, repeats: int, threads: int, with_a
         raise SystemExit("evtrack voxel_grid disagrees with the numpy baseline: not benchmarking a wrong answer")
     tonic = make_tonic(n_bins)
     tonic_ev = ev.copy()  # int8 polarity, as tonic needs for signed voxels
-    times = {
-        "evtrack voxel_grid, 1 thread": best_time(lambda: voxel_grid(ev, (HEIGHT, WIDTH), n_bins), repeats),
-        f"evtrack voxel_grid, {threads} threads": best_time(
-            lambda: voxel_grid(ev, (HEIGHT, WIDTH), n_bins, n_threads=threads), repeats
-        ),
-        "numpy bincount (same definition)": best_time(lambda: numpy_bincount_voxel(ev, n_bins), repeats),
-        "tonic ToVoxelGrid": best_time(lambda: tonic(tonic_ev), repeats),
+    fns = {
+        "evtrack voxel_grid, 1 thread": lambda: voxel_grid(ev, (HEIGHT, WIDTH), n_bins),
+        f"evtrack voxel_grid, {threads} threads": lambda: voxel_grid(ev, (HEIGHT, WIDTH), n_bins, n_threads=threads),
+        "numpy bincount (same definition)": lambda: numpy_bincount_voxel(ev, n_bins),
+        "tonic ToVoxelGrid": lambda: tonic(tonic_ev),
     }
     if with_add_at:
-        times["numpy np.add.at (same definition)"] = best_time(lambda: numpy_add_at_voxel(ev, n_bins), repeats)
+        fns["numpy np.add.at (same definition)"] = lambda: numpy_add_at_voxel(ev, n_bins)
+    times = race(fns, repeats)
     base = times["tonic ToVoxelGrid"]
     for name, sec in times.items():
         rows.append(Row("voxelize, whole array in memory", name, n, sec, "tonic", base / sec))
@@ -180,11 +187,14 @@ def bench_windows(ev: np.ndarray, n_bins: int, window_us: int, repeats: int) -> 
             if b > a:
                 numpy_bincount_voxel(ev[a:b], n_bins, t0, t1)
 
-    times = {
-        "evtrack voxel_grid per window": best_time(ours, repeats),
-        "numpy bincount per window": best_time(numpy_bc, repeats),
-        "tonic ToVoxelGrid per window": best_time(theirs, repeats),
-    }
+    times = race(
+        {
+            "evtrack voxel_grid per window": ours,
+            "numpy bincount per window": numpy_bc,
+            "tonic ToVoxelGrid per window": theirs,
+        },
+        repeats,
+    )
     base = times["tonic ToVoxelGrid per window"]
     label = f"voxelize, {window_us // 1000} ms windows ({len(bounds)} windows) in memory"
     return [Row(label, name, n, sec, "tonic", base / sec) for name, sec in times.items()]
@@ -208,16 +218,16 @@ def bench_other(ev: np.ndarray, window_us: int, repeats: int) -> list[Row]:
             e, sensor, 5, t0_us=t0, t1_us=t1, **search
         ),
     }
-    rows = []
-    for name, fn in calls.items():
-
-        def run(fn=fn):
+    def runner(fn):
+        def run():
             for t0, t1, a, b in bounds:
                 fn(ev[a:b], t0, t1)
 
-        rows.append(Row(f"other representations, {window_us // 1000} ms windows in memory", name, n,
-                        best_time(run, repeats)))  # fmt: skip
-    return rows
+        return run
+
+    times = race({name: runner(fn) for name, fn in calls.items()}, repeats)
+    section = f"other representations, {window_us // 1000} ms windows in memory"
+    return [Row(section, name, n, sec) for name, sec in times.items()]
 
 
 def dv_decode_only(path: Path) -> int:
@@ -280,21 +290,23 @@ def bench_files(ev: np.ndarray, n_bins: int, window_us: int, repeats: int, workd
         got = ours_read_only(path)
         if got != n:
             raise SystemExit(f"{path}: read back {got} events, wrote {n}")
-        read_s = best_time(lambda p=path: ours_read_only(p), repeats)
         section = f"read + {window_us // 1000} ms windows + voxelize: {label}"
+        fns: dict[str, Callable[[], object]] = {"read": lambda p=path: ours_read_only(p)}
         if label.startswith("AEDAT4"):
-            dv_s = best_time(lambda p=path: dv_decode_only(p), repeats)
-            rows.append(Row(section, "dv-processing decode loop only", n, dv_s, "dv decode", 1.0))
-            rows.append(Row(section, "evtrack open_events().chunks() only", n, read_s, "dv decode", dv_s / read_s))
+            fns["dv"] = lambda p=path: dv_decode_only(p)
+        for how in ("none", "evtrack", "numpy", "tonic"):
+            fns[how] = lambda p=path, h=how: read_window_voxelize(p, n_bins, window_us, h)
+        times = race(fns, repeats)
+        if "dv" in times:
+            rows.append(Row(section, "dv-processing decode loop only", n, times["dv"], "dv decode", 1.0))
+            rows.append(Row(section, "evtrack open_events().chunks() only", n, times["read"], "dv decode",
+                            times["dv"] / times["read"]))  # fmt: skip
         else:
-            rows.append(Row(section, "evtrack open_events().chunks() only", n, read_s))
-        pipeline = {
-            how: best_time(lambda p=path, h=how: read_window_voxelize(p, n_bins, window_us, h), repeats)
-            for how in ("none", "evtrack", "numpy", "tonic")
-        }
-        rows.append(Row(section, "evtrack open_events().windows() only", n, pipeline.pop("none")))
-        for how, sec in pipeline.items():
-            rows.append(Row(section, f"read + window + {how} voxelize", n, sec, "tonic", pipeline["tonic"] / sec))
+            rows.append(Row(section, "evtrack open_events().chunks() only", n, times["read"]))
+        rows.append(Row(section, "evtrack open_events().windows() only", n, times["none"]))
+        for how in ("evtrack", "numpy", "tonic"):
+            rows.append(Row(section, f"read + window + {how} voxelize", n, times[how], "tonic",
+                            times["tonic"] / times[how]))  # fmt: skip
     return rows
 
 

@@ -12,6 +12,7 @@ from evtrack.io.events import EVENT_DTYPE, make_events
 from evtrack.io.representations import (
     CountFrame,
     SDTrackFrame,
+    SDTrackStream,
     TimeSurface,
     VoxelGrid,
     count_frame,
@@ -211,6 +212,54 @@ def test_sdtrack_reference_on_real_events(shared_data):
     hh, ww = int(canon["y"].max()) + 1, int(canon["x"].max()) + 1
     got = sdtrack_frame(canon, (hh, ww), n_sub=4, raw=True)
     np.testing.assert_allclose(got, ref_sdtrack(canon, hh, ww, 4), rtol=1e-5, atol=1e-3)
+
+
+def ref_gtp_sequence(ev, edges, height, width, stack=30.0, decay=0.8):
+    """SDTrack's released GTP loop (inter1: one slice per interval, state across intervals), as uint8 PNGs."""
+    images = []
+    hidden = np.zeros((height, width), np.uint8)
+    last_pos = np.zeros((height, width), np.uint8)
+    last_neg = np.zeros((height, width), np.uint8)
+    started = False
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        pos = np.zeros((height, width), np.uint8)
+        neg = np.zeros((height, width), np.uint8)
+        for e in ev[(ev["t"] >= a) & (ev["t"] < b)]:
+            img = pos if e["p"] == 1 else neg
+            img[e["y"], e["x"]] = min(255, img[e["y"], e["x"]] + stack)
+        if started:
+            hidden = hidden * decay  # becomes float64 and stays so, as in the script
+            hidden[(last_pos == 0) & (pos != 0)] += stack
+            hidden[(last_neg == 0) & (neg != 0)] += stack
+            hidden = np.clip(hidden, 0, 255)
+        started = True
+        last_pos, last_neg = pos, neg
+        png = np.zeros((3, height, width), np.uint8)
+        png[0], png[1], png[2] = pos, neg, hidden  # uint8 assignment floors like cv2.imwrite input
+        images.append(png)
+    return images
+
+
+def test_sdtrack_stream_matches_released_script_loop():
+    ev = rand_events(6_000, height=8, width=9, duration_us=6_000, seed=31)
+    edges = np.arange(0, 6_001, 1_000)
+    ref = ref_gtp_sequence(ev, edges, 8, 9)
+    stream = SDTrackStream((8, 9), raw=True)
+    for i, (a, b) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+        got = stream(ev[(ev["t"] >= a) & (ev["t"] < b)])
+        np.testing.assert_array_equal(got, ref[i].astype(np.float32), err_msg=f"interval {i}")
+    assert not ref[0][2].any() and ref[-1][2].any()  # first interval: no trajectory yet
+    stream.reset()
+    np.testing.assert_array_equal(stream(ev[ev["t"] < 1_000]), ref[0].astype(np.float32))
+    np.testing.assert_allclose(SDTrackStream((8, 9))(ev[ev["t"] < 1_000]), ref[0] / 255.0, rtol=1e-6)
+
+
+def test_sdtrack_stream_empty_interval_clears_activity():
+    stream = SDTrackStream((4, 4), raw=True)
+    stream(make_events([0], [1], [1], [1]))
+    assert stream(make_events([10], [1], [1], [1]))[2, 1, 1] == 0.0  # active before: not new
+    assert stream(np.empty(0, EVENT_DTYPE))[2, 1, 1] == 0.0  # 0 * 0.8
+    assert stream(make_events([30], [1], [1], [1]))[2, 1, 1] == 30.0  # new again after a gap
 
 
 # ----------------------------------------------------------------------------- time surface

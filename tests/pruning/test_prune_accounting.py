@@ -32,7 +32,8 @@ class Tiny(nn.Module):
         return s_mm @ w_mm
 
 
-def test_hand_computed_counts():
+@pytest.mark.parametrize("ctx", [torch.no_grad, torch.inference_mode, torch.enable_grad])
+def test_hand_computed_counts(ctx):
     m = Tiny()
     frame = torch.full((1, 1, 4, 4), 0.3)
     s_conv = torch.zeros(1, 2, 4, 4)
@@ -41,7 +42,7 @@ def test_hand_computed_counts():
     s_fc = torch.tensor([[0.5, 1.0], [0.0, 0.25]])  # counts 2+4+0+1 = 7, fan-out 5 -> 35
     s_mm = torch.tensor([[0.25, 0.0, 0.5]])  # counts 1+2 = 3 into 4 columns -> 12
     w_mm = torch.randn(3, 4)
-    with count_ops(m) as c:
+    with ctx(), count_ops(m) as c:
         m(frame, s_conv, s_fc, s_mm, w_mm)
     s = c.summary()
     assert s["spike_levels"] == 4

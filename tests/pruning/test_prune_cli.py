@@ -48,3 +48,19 @@ def test_prune_bad_keep_is_one_line_error(ckpt, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "found 2 ratios; expected 1 or one per prunable block (4)" in err
     assert not out.exists()
+
+
+def test_apply_checkpoint_pruning_reapplies_and_overrides(ckpt, tmp_path):
+    from evtrack.pruning import apply_checkpoint_pruning
+
+    path, _ = ckpt
+    out = tmp_path / "p.pt"
+    main(["prune", str(path), "--keep", "0.5", "--keep-template", "--out", str(out)])
+    settings = tracker.load_checkpoint(out)["pruning"]
+    m = tracker.load_model(out)
+    apply_checkpoint_pruning(m, settings)
+    assert m.pruning == settings and m.pruning["prune_template"] is False
+    apply_checkpoint_pruning(m, settings, keep="0.7")  # explicit keep wins, options stay
+    assert m.pruning["keep"] == [0.7] * 4 and m.pruning["prune_template"] is False
+    apply_checkpoint_pruning(m, None)
+    assert m.pruning is None

@@ -44,6 +44,7 @@ __all__ = [
     "count_frame",
     "sdtrack_frame",
     "time_surface",
+    "SDTrackStream",
     "VoxelGrid",
     "CountFrame",
     "SDTrackFrame",
@@ -345,12 +346,13 @@ def sdtrack_frame(
       ``h = clip(decay * h + stack * [ON active now, not in the previous sub-slice]
       + stack * [OFF active now, not in the previous sub-slice], 0, 255)``.
 
-    Deviations from SDTrack's released preprocessing script (documented in BENCHMARKS/README):
-    it keeps ``h`` and the previous-activity masks across frame intervals for the whole sequence
-    (one sub-slice per interval); we restart them in every call so the image of a crop depends only
-    on that interval's events inside the crop (``n_sub`` sub-slices give the trajectory its
-    within-interval history). Its FE108 script also skips pixels in row 0 and column 0
-    (``0 < x``), and stores ``h`` as 8-bit on disk (floor); we keep every pixel and the exact float.
+    Deviation from SDTrack's released preprocessing (``GTP_*.py``, reproduced by `SDTrackStream`):
+    that script keeps ``h`` and the previous-activity masks across frame intervals for the whole
+    sequence (one slice per interval). Here they restart in every call, so the image of a crop
+    depends only on that interval's events inside the crop and costs nothing outside it; the
+    ``n_sub`` sub-slices give the trajectory its within-interval history instead (a variant of the
+    script circulating with ``--sub_div 4`` does the same). ``h`` is kept as an exact float (the
+    script floors it to 8 bits on disk), and rows/columns 0 are kept (its FE108 version drops them).
 
     Values are divided by 255 into ``[0, 1]`` unless ``raw=True``. ``t0``/``t1`` default to the
     first/last event time; events exactly at ``t1`` fall into the last sub-slice, and so do all
@@ -424,6 +426,60 @@ def time_surface(
     out = np.empty(shape, np.float32)
     kernels._time_surface_from_last(last, _T_SENTINEL, t_ref, float(tau_us), out)
     return out
+
+
+class SDTrackStream:
+    """SDTrack's GTP images exactly as its released preprocessing makes them: state across frames.
+
+    One call per ground-truth frame interval, in order. Per call: channels 0/1 are
+    ``min(255, stack * n_ON)`` / ``min(255, stack * n_OFF)`` over the interval; channel 2 is the
+    sequence-long trajectory ``h = clip(decay * h + stack * [ON active now, not in the previous
+    interval] + stack * [OFF active now, not in the previous interval], 0, 255)``, left at 0 on the
+    first interval (the script skips the update there) and floored to an integer like the 8-bit
+    PNG the network reads. This is the ``inter1`` setting of the README command
+    (``stack_amount_1c2c 30 --stack_amount_3c 30 --decay_rate_3c 0.8``: one slice per interval).
+
+    Remaining differences from the script, on purpose: it skips the first event of every interval
+    (the event that triggers saving the previous image is not accumulated) and, in the FE108
+    script, every event in row 0 or column 0 (``0 < x``); we keep all events. The output is the
+    full sensor ``[3, H, W]`` (state lives at sensor resolution, so crops of it are image crops),
+    float32, divided by 255 unless ``raw``. Use `sdtrack_frame` for a stateless per-crop version.
+    """
+
+    def __init__(self, sensor_size: Sequence[int], *, stack: float = 30.0, decay: float = 0.8, raw: bool = False):
+        self.sensor_size = _sensor(sensor_size)
+        if not (math.isfinite(stack) and stack >= 0):
+            raise UserError(f"stack: expected a finite value >= 0, got {stack!r}")
+        if not (math.isfinite(decay) and 0 <= decay <= 1):
+            raise UserError(f"decay: expected a value in [0, 1], got {decay!r}")
+        self.stack, self.decay, self.raw = float(stack), float(decay), bool(raw)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the trajectory: the next call is the first interval of a new sequence."""
+        h, w = self.sensor_size
+        self._hidden = np.zeros((h, w), np.float64)  # the script keeps h in float64 between frames
+        self._last_on = np.zeros((h, w), bool)
+        self._last_off = np.zeros((h, w), bool)
+        self._started = False
+
+    def __call__(self, events: np.ndarray, *, n_threads: int = 1) -> np.ndarray:
+        counts = count_frame(events, self.sensor_size, n_threads=n_threads)
+        on, off = counts[0] > 0, counts[1] > 0
+        if self._started:
+            hidden = self._hidden * self.decay
+            hidden += self.stack * (on & ~self._last_on)
+            hidden += self.stack * (off & ~self._last_off)
+            np.clip(hidden, 0.0, 255.0, out=hidden)
+            self._hidden = hidden
+        self._started = True
+        self._last_on, self._last_off = on, off
+        out = np.empty((3, *self.sensor_size), np.float32)
+        np.minimum(counts * np.float32(self.stack), np.float32(255.0), out=out[:2])
+        out[2] = np.floor(self._hidden)
+        if not self.raw:
+            out *= np.float32(1.0 / 255.0)
+        return out
 
 
 # ----------------------------------------------------------------------------- frozen wrappers

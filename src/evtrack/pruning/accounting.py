@@ -1,7 +1,8 @@
 """Operation and energy accounting for integer-spike networks: SOPs, MACs, tokens, energy.
 
-Every matrix product and convolution is intercepted at the aten level (a ``TorchDispatchMode``,
-so functional matmuls inside attention are counted as well as Conv/Linear layers). An operand is
+Every linear layer, convolution and matrix product is intercepted at the torch-function level (a
+``TorchFunctionMode``, so functional matmuls inside attention are counted as well as Conv/Linear
+layers, and it works under ``torch.inference_mode``, which hides ops from dispatch modes). An operand is
 a *spike tensor* when all its values are integer multiples of ``1/levels`` in ``[0, 1]``
 (I-LIF outputs ``count / D``; ``levels`` = D, read from the neurons' ``max_value``). Then:
 
@@ -24,13 +25,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import torch
+import torch.nn.functional as F
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
+from torch.overrides import TorchFunctionMode
 
 E_MAC_PJ = 4.6
 E_SOP_PJ = 0.9
-
-_aten = torch.ops.aten
 
 
 def spike_count(x: torch.Tensor, levels: int) -> float | None:
@@ -44,54 +44,83 @@ def spike_count(x: torch.Tensor, levels: int) -> float | None:
     return float(r.sum())
 
 
-def _mm_ops(a: torch.Tensor, b: torch.Tensor, levels: int) -> tuple[float, float]:
-    """(sops, macs) of a [..., n, m] @ b [..., m, p]."""
+def _as_matrix_batch(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return (a[None] if a.dim() == 1 else a), (b[:, None] if b.dim() == 1 else b)
+
+
+def _mm_ops(a: torch.Tensor, b: torch.Tensor, out_numel: int, levels: int) -> tuple[float, float]:
+    """(sops, macs) of a [..., n, m] @ b [..., m, p] (with broadcasting over the batch dims)."""
+    a, b = _as_matrix_batch(a, b)
     n, m, p = a.shape[-2], a.shape[-1], b.shape[-1]
-    batch = a.numel() // max(n * m, 1)
+    batch = max(out_numel // max(n * p, 1), 1)
     ca = spike_count(a, levels)
     if ca is not None:
-        return ca * p, 0.0
+        return ca * p * (batch / max(a.numel() // max(n * m, 1), 1)), 0.0
     cb = spike_count(b, levels)
     if cb is not None:
-        return cb * n, 0.0
+        return cb * n * (batch / max(b.numel() // max(m * p, 1), 1)), 0.0
     return 0.0, float(batch * n * m * p)
 
 
-def _conv_ops(args, out: torch.Tensor, levels: int) -> tuple[float, float]:
-    x, w = args[0], args[1]
-    stride, padding, dilation, transposed, _, groups = args[3:9]
+def _linear_ops(x: torch.Tensor, w: torch.Tensor, levels: int) -> tuple[float, float]:
+    fan_out, fan_in = w.shape[0], w.shape[-1]
+    c = spike_count(x, levels)
+    if c is not None:
+        return c * fan_out, 0.0
+    return 0.0, float(x.numel() // fan_in * fan_in * fan_out)
+
+
+def _conv_ops(x, w, stride, padding, dilation, groups, out: torch.Tensor, levels: int) -> tuple[float, float]:
     c = spike_count(x, levels)
     fan_in = w.shape[1] * w[0, 0].numel()
-    if c is None or transposed:
+    if c is None:
         return 0.0, float(out.numel() * fan_in)
     # Exact accumulates: every output sums the spike counts in its receptive field, once per
-    # output channel of the group.
+    # output channel of its group (borders and strides included).
     counts = torch.round(x.detach().to(torch.float32) * levels)
     ones = torch.ones((groups, w.shape[1], *w.shape[2:]), dtype=counts.dtype, device=counts.device)
-    dims = w.dim() - 2
-    conv = {1: torch.nn.functional.conv1d, 2: torch.nn.functional.conv2d, 3: torch.nn.functional.conv3d}[dims]
+    conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[w.dim() - 2]
     recv = conv(counts, ones, None, stride, padding, dilation, groups)
     return float(recv.sum(dtype=torch.float64)) * (w.shape[0] // groups), 0.0
 
 
-class _Mode(TorchDispatchMode):
+def _arg(args, kwargs, i, name, default):
+    return args[i] if len(args) > i else kwargs.get(name, default)
+
+
+_MATMULS = {torch.matmul, torch.Tensor.__matmul__, torch.mm, torch.bmm, torch.Tensor.matmul, torch.Tensor.mm,
+            torch.Tensor.bmm}
+_ADDMMS = {torch.addmm, torch.baddbmm}
+_CONVS = {F.conv1d, F.conv2d, F.conv3d}
+
+
+class _Mode(TorchFunctionMode):
+    """Counts at the torch-function level, so it also works under ``torch.inference_mode``."""
+
     def __init__(self, counter: OpCounter):
         super().__init__()
         self.counter = counter
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         lv = self.counter.levels
-        ops = None
-        if func in (_aten.mm.default, _aten.bmm.default):
-            ops = _mm_ops(args[0], args[1], lv)
-        elif func in (_aten.addmm.default, _aten.baddbmm.default):
-            ops = _mm_ops(args[1], args[2], lv)
-        elif func is _aten.convolution.default:
-            ops = _conv_ops(args, out, lv)
-        if ops is not None:
-            self.counter._add(*ops)
+        try:
+            if func is F.linear:
+                self.counter._add(*_linear_ops(args[0], _arg(args, kwargs, 1, "weight", None), lv))
+            elif func in _CONVS:
+                w = _arg(args, kwargs, 1, "weight", None)
+                ops = _conv_ops(
+                    args[0], w, _arg(args, kwargs, 3, "stride", 1), _arg(args, kwargs, 4, "padding", 0),
+                    _arg(args, kwargs, 5, "dilation", 1), _arg(args, kwargs, 6, "groups", 1), out, lv,
+                )
+                self.counter._add(*ops)
+            elif func in _MATMULS:
+                self.counter._add(*_mm_ops(args[0], args[1], out.numel(), lv))
+            elif func in _ADDMMS:
+                self.counter._add(*_mm_ops(args[1], args[2], out.numel(), lv))
+        except (IndexError, AttributeError, TypeError):  # an unusual call form: count nothing, never fail
+            pass
         return out
 
 

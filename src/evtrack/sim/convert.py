@@ -116,7 +116,7 @@ def simulate_frames(source: FrameSource, out: str | Path, sensor: SensorConfig, 
                 for k in range(1, n_sub):
                     a = k / n_sub
                     t_k = t_prev + int(round(a * (t_us - t_prev)))
-                    if t_k > sim._prev_t:
+                    if t_k > sim.last_time_us:
                         evs.append(sim.feed(interpolate(prev[1], frame, flow, a), t_k))
                         n_steps += 1
             evs.append(sim.feed(frame, t_us))

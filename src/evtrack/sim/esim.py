@@ -157,6 +157,11 @@ class EventSimulator:
         self._buf = [np.empty(self._cap, np.int64), np.empty(self._cap, np.int16),
                      np.empty(self._cap, np.int16), np.empty(self._cap, np.int8)]
 
+    @property
+    def last_time_us(self) -> int | None:
+        """Timestamp of the last frame fed (None before the first)."""
+        return self._prev_t
+
     def _grow(self, n_keep: int) -> None:
         """Double the output buffer, keeping its first ``n_keep`` events."""
         self._cap *= 2

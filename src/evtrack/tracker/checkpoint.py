@@ -52,6 +52,7 @@ def save_checkpoint(
     os.close(fd)
     try:
         torch.save(payload, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a checkpoint is an ordinary shareable file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -121,3 +122,10 @@ def load_model(path: str | Path, **overrides) -> SDTrackNet:
     model = SDTrackNet(cfg)
     load_state(model, payload["model"], source=str(path))
     return model.eval()
+
+
+def export_checkpoint(src: str | Path, dst: str | Path, *, half: bool = True) -> Path:
+    """Inference copy of a training checkpoint: weights (fp16 by default) and config, no optimiser."""
+    model = load_model(src)
+    step = int(load_checkpoint(src)["step"])
+    return save_checkpoint(dst, model, step=step, half=half, extra={"exported_from_step": step})

@@ -11,7 +11,6 @@ from evtrack.tracker.head import CenterHead
 from evtrack.tracker.layers import fuse_batchnorm
 
 
-
 class SDTrackNet(nn.Module):
     """``forward(template [B,3,Hz,Wz], search [B,3,Hx,Wx]) -> {"score", "offset", "size"}``.
 

@@ -28,7 +28,13 @@ from evtrack.tracker.checkpoint import load_checkpoint, load_state, save_checkpo
 from evtrack.tracker.loss import tracking_loss
 from evtrack.tracker.model import SDTrackNet
 from evtrack.tracker.registry import model_config
-from evtrack.tracker.sampler import BatchPrefetcher, PairSampler, SamplerConfig, SequenceData, load_sequence_data
+from evtrack.tracker.sampler import (
+    BatchPrefetcher,
+    PairSampler,
+    SamplerConfig,
+    SequenceData,
+    load_sequence_data,
+)
 
 LOG_FIELDS = ["step", "loss", "giou", "l1", "focal", "iou", "lr", "s_per_step", "elapsed_s"]
 

@@ -1,0 +1,111 @@
+"""Tracking accuracy and speed of the spiking tracker vs two non-learned baselines (same run).
+
+    python benchmarks/track.py --data data/synth --split test [--checkpoint CKPT] [--keep K]
+
+Runs the tracker (shipped ``tiny`` checkpoint by default), a stationary box (first GT box forever)
+and an event-centroid tracker over every sequence of the split, scores them with the official OPE
+protocol (AUC / PR / NPR, percent) and reports end-to-end tracked frames/s (events in, box out,
+batch 1). Also times the bare network forward (BN folded) for reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+
+import numpy as np
+import torch
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True, help="dataset root (FE108 layout)")
+    ap.add_argument("--split", default="test")
+    ap.add_argument("--checkpoint", default=None, help="default: the shipped tiny.pt")
+    ap.add_argument("--keep", default=None)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--max-sequences", type=int, default=None)
+    ap.add_argument("--warmup", type=int, default=10, help="warm-up updates before timing")
+    ap.add_argument("--json", default=None, help="also write the results here")
+    args = ap.parse_args(argv)
+    if args.threads < 1:
+        ap.error("--threads must be >= 1")
+
+    from evtrack.datasets import load_dataset
+    from evtrack.metrics import evaluate_ope
+    from evtrack.tracker.baselines import CentroidTracker, StationaryTracker
+    from evtrack.tracker.online import load_tracker, track_sequence
+
+    torch.set_num_threads(args.threads)
+    seqs = load_dataset("synthetic", args.data, args.split)
+    if args.max_sequences:
+        seqs = seqs[: args.max_sequences]
+    tracker = load_tracker(args.checkpoint, keep=args.keep)
+
+    # warm-up: JIT kernels and allocator, on the first sequence
+    with seqs[0].open() as reader:
+        track_sequence(tracker, reader, seqs[0].init_box, seqs[0].frame_times_us(reader)[: args.warmup + 1])
+
+    makers = {
+        "spiking tracker": lambda: tracker,
+        "stationary": StationaryTracker,
+        "event centroid": CentroidTracker,
+    }
+    results = {name: {} for name in makers}
+    timing = {name: [0, 0.0, []] for name in makers}  # frames, wall seconds, per-update latencies
+    gts = {s.name: s.boxes for s in seqs}
+    absent = {s.name: s.absent for s in seqs}
+    for seq in seqs:
+        for name, make in makers.items():
+            with seq.open() as reader:
+                res = track_sequence(make(), reader, seq.init_box, seq.frame_times_us(reader))
+            results[name][seq.name] = res.boxes
+            timing[name][0] += len(res.boxes) - 1
+            timing[name][1] += res.wall_s
+            timing[name][2].extend(res.latency_s[1:].tolist())
+        print(f"  {seq.name}: done", file=sys.stderr)
+
+    # bare forward latency (network only)
+    model = tracker.model
+    cfg = model.cfg
+    x = torch.rand(1, cfg.in_channels, cfg.search_size, cfg.search_size)
+    zf = tracker._z_feat
+    with torch.inference_mode():
+        for _ in range(5):
+            model(None, x, z_feat=zf)
+        fwd = []
+        for _ in range(50):
+            t = time.perf_counter()
+            model(None, x, z_feat=zf)
+            fwd.append(time.perf_counter() - t)
+
+    rows = []
+    for name in makers:
+        ope = evaluate_ope(results[name], gts, absent)
+        frames, wall, lat = timing[name]
+        rows.append({
+            "tracker": name, "auc": ope.auc, "pr": ope.pr, "npr": ope.npr,
+            "fps": frames / wall if wall else float("nan"),
+            "latency_ms_median": 1000 * float(np.median(lat)) if lat else float("nan"),
+        })
+    base = rows[2]
+    print(f"\n{len(seqs)} sequences, {sum(len(s) for s in seqs)} frames, split {args.split!r}; "
+          f"{platform.machine()}, torch {torch.__version__}, {args.threads} thread(s), keep={args.keep or '1.0'}")
+    print("| tracker | AUC | PR | NPR | frames/s (end to end) | median update ms | AUC / centroid AUC |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['tracker']} | {r['auc']:.1f} | {r['pr']:.1f} | {r['npr']:.1f} | {r['fps']:.1f} | "
+              f"{r['latency_ms_median']:.2f} | {r['auc'] / base['auc']:.2f} |")
+    fwd_ms = 1000 * float(np.median(fwd))
+    print(f"\nnetwork forward alone (batch 1, BN folded): median {fwd_ms:.1f} ms, min {1000 * min(fwd):.1f} ms")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"rows": rows, "forward_ms_median": fwd_ms, "n_sequences": len(seqs)}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

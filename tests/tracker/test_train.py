@@ -1,0 +1,143 @@
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from evtrack.cli import main as cli_main
+from evtrack.errors import UserError
+from evtrack.tracker.checkpoint import load_checkpoint, load_model
+from evtrack.tracker.loss import gaussian_heatmap, giou_loss, tracking_loss
+from evtrack.tracker.sampler import SamplerConfig, SequenceData, interval_edges
+from evtrack.tracker.train import TrainConfig, lr_at, train
+
+from .fakes import SENSOR, moving_square, write_fake_dataset
+
+SMALL = dict(conv_channels=(8, 8, 16), stage_dims=(16,), stage_depths=(1,), heads=2, head_channels=8)
+
+
+def fake_sequences(n=2):
+    out = []
+    for s in range(n):
+        ev, boxes, ts = moving_square(16, seed=s)
+        out.append(SequenceData(f"s{s}", ev, boxes, np.ones(len(boxes), bool), interval_edges(ts), SENSOR))
+    return out
+
+
+def read_log(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_giou_and_heatmap():
+    b = torch.tensor([[0.5, 0.5, 0.2, 0.2]])
+    loss, iou = giou_loss(b, b)
+    assert float(loss) == pytest.approx(0.0, abs=1e-6) and float(iou) == pytest.approx(1.0)
+    far = torch.tensor([[0.1, 0.1, 0.1, 0.1]])
+    assert float(giou_loss(far, b)[0]) > 1.0  # disjoint boxes: GIoU < 0
+    heat = gaussian_heatmap(torch.tensor([[0.53, 0.27, 0.25, 0.25]]), 16, 16)
+    assert heat[0, 4, 8] == 1.0 and heat.max() == 1.0 and heat[0, 0, 0] < 0.01
+
+
+def test_loss_prefers_the_right_answer():
+    target = torch.tensor([[0.53, 0.41, 0.2, 0.3]])
+    h = w = 16
+    score = torch.full((1, h, w), -4.0)
+    score[0, 6, 8] = 4.0
+    good = {"score": score, "offset": torch.full((1, 2, h, w), 0.48), "size": torch.tensor([0.2, 0.3]).view(1, 2, 1, 1).expand(1, 2, h, w)}
+    bad = {"score": -score, "offset": torch.full((1, 2, h, w), 0.1), "size": torch.full((1, 2, h, w), 0.6)}
+    assert tracking_loss(good, target)[0] < 0.5 * tracking_loss(bad, target)[0]
+
+
+def test_lr_schedule_warms_up_and_decays():
+    tc = TrainConfig(data=".", out=".", steps=100, warmup_steps=10, lr=1e-3, min_lr_ratio=0.1)
+    assert lr_at(0, tc) == pytest.approx(1e-4)
+    assert lr_at(10, tc) == pytest.approx(1e-3)
+    assert lr_at(100, tc) == pytest.approx(1e-4)
+
+
+def test_training_reduces_loss_and_resumes(tmp_path):
+    torch.manual_seed(0)
+    seqs = fake_sequences()
+    sc = SamplerConfig(center_jitter=1.0, scale_jitter=0.1)
+    tc = TrainConfig(data=tmp_path, out=tmp_path / "run", steps=30, batch=4, lr=2e-3, warmup_steps=2,
+                     sampler=sc, overrides=SMALL, progress=False)
+    last = train(tc, sequences=seqs)
+    rows = read_log(tmp_path / "run" / "log.csv")
+    assert [int(r["step"]) for r in rows] == list(range(1, 31))
+    losses = [float(r["loss"]) for r in rows]
+    assert np.mean(losses[-5:]) < 0.9 * np.mean(losses[:5])
+    assert load_checkpoint(last)["step"] == 30
+    # resume to 33: continues the step count and appends to the log
+    tc2 = TrainConfig(data=tmp_path, out=tmp_path / "run", steps=33, batch=4, resume=last, sampler=sc,
+                      progress=False, export=tmp_path / "export.pt")
+    train(tc2, sequences=seqs)
+    assert load_checkpoint(last)["step"] == 33
+    assert len(read_log(tmp_path / "run" / "log.csv")) == 33
+    exported = load_checkpoint(tmp_path / "export.pt")
+    assert "optimizer" not in exported and exported["model"]["head.out.weight"].dtype == torch.float16
+
+
+def test_resume_with_other_config_is_refused(tmp_path):
+    tc = TrainConfig(data=tmp_path, out=tmp_path / "run", steps=1, batch=2, overrides=SMALL, progress=False)
+    last = train(tc, sequences=fake_sequences(1))
+    bad = TrainConfig(data=tmp_path, out=tmp_path / "run", model="sdtrack-tiny", steps=2, batch=2, resume=last)
+    with pytest.raises(UserError, match="checkpoint is config 'tiny'"):
+        train(bad, sequences=fake_sequences(1))
+
+
+def test_cli_train_then_track(tmp_path, capsys):
+    data = write_fake_dataset(tmp_path / "data", n_train=2, n_test=1)
+    run = tmp_path / "run"
+    rc = cli_main(["train", "--data", str(data), "--out", str(run), "--steps", "2", "--batch", "2",
+                   "--threads", "1", "--no-progress"])
+    assert rc == 0 and (run / "last.pt").is_file()
+    seq = data / "test" / "test_000"
+    boxes = tmp_path / "boxes.txt"
+    video = tmp_path / "overlay.mp4"
+    gt = np.loadtxt(seq / "groundtruth_rect.txt", delimiter=",")
+    init = ",".join(f"{v:.2f}" for v in gt[0])
+    rc = cli_main(["track", str(seq / "events.h5"), "--init", init, "--window-ms", "20",
+                   "--checkpoint", str(run / "last.pt"), "--out", str(boxes), "--video", str(video)])
+    assert rc == 0
+    lines = boxes.read_text().splitlines()
+    # 24 frames of 40 ms = 960 ms; first window ends at 20 ms + start
+    assert 40 <= len(lines) <= 50 and all(len(line.split(",")) == 4 for line in lines)
+    assert video.stat().st_size > 1000
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert cli_main(["train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r"), "--steps", "1"]) == 2
+    assert "not a directory" in capsys.readouterr().err
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"\x00" * 100)
+    assert cli_main(["model-info", "--checkpoint", str(bad)]) == 2
+    assert "bad.pt: not a readable evtrack checkpoint" in capsys.readouterr().err
+
+
+def test_model_info_json(capsys):
+    import json
+
+    assert cli_main(["model-info", "--config", "tiny", "--runs", "2", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["config"] == "tiny" and info["params"]["total"] > 1e5 and info["latency_ms_median"] > 0
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes(tmp_path):
+    """torchrun with 2 gloo processes: both ranks step together and rank 0 alone writes the run files."""
+    data = write_fake_dataset(tmp_path / "data", n_train=2, n_test=0)
+    run = tmp_path / "run"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "-m", "evtrack.cli", "train", "--data", str(data), "--out", str(run), "--steps", "2",
+           "--batch", "2", "--threads", "1", "--no-progress"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert load_checkpoint(run / "last.pt")["step"] == 2
+    assert len(read_log(run / "log.csv")) == 2
+    load_model(run / "last.pt")
