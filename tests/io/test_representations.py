@@ -169,6 +169,16 @@ def test_count_frame_matches_bincount():
     assert got[0].sum() == (ev["p"] == 1).sum()  # channel 0 is ON
 
 
+def test_bool_polarity_is_read_as_on_off_not_all_positive():
+    """tonic-style bool polarity: False must mean OFF (-1), not be counted as positive."""
+    ev = rand_events(2_000, seed=14)
+    as_bool = np.empty(len(ev), dtype=[("t", "<u8"), ("x", "<u2"), ("y", "<u2"), ("p", "?")])
+    for name in "txyp":
+        as_bool[name] = ev[name]
+    np.testing.assert_array_equal(voxel_grid(as_bool, (H, W), 3), voxel_grid(ev, (H, W), 3))
+    assert (voxel_grid(as_bool, (H, W), 3) < 0).any()
+
+
 def test_count_frame_real_recording_noncanonical_dtype(shared_data):
     ev = np.load(shared_data / "events" / "evt3_sample.npy")  # p stored as u1
     assert ev["p"].dtype == np.uint8

@@ -227,6 +227,7 @@ def test_no_camera_is_a_clear_error(recording):
     assert "no iniVation camera found" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_cli_live_over_replay(recording, tmp_path):
     path, n = recording
     port = free_port()
@@ -249,5 +250,43 @@ def test_cli_live_over_replay(recording, tmp_path):
         # every event is either tracked or reported as dropped: nothing vanishes silently
         assert summary["processed_events"] + summary["dropped_events"] + summary["late_events"] == n
         assert len(boxes) + summary["dropped_windows"] == 75  # 1.5 s in 20 ms windows
+    finally:
+        server.kill()
+
+
+def test_real_aedat4_recording_end_to_end(shared_data):
+    """evtrack serve on a real DVXplorer recording; the client gets exactly the file's events."""
+    from evtrack.io import open_events
+
+    path = shared_data / "events" / "tonic_sample.aedat4"
+    with open_events(path) as reader:
+        ref = reader.read_all()
+        sensor = reader.info.sensor_size
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "evtrack.cli", "serve", str(path), "--port", str(port),
+                               "--quiet", "--speed", "0", "--linger", "5"], stderr=subprocess.PIPE, text=True)
+    try:
+        wait_listening(port)
+        src = NetworkEventSource("127.0.0.1", port, config=FAST)
+        got = np.concatenate(list(src))
+        assert src.sensor_size == sensor
+        assert len(got) == len(ref) == src.eos_total == 111_954
+        assert np.array_equal(got, ref)
+    finally:
+        server.kill()
+
+
+def test_garbage_from_a_client_does_not_disturb_the_server(recording):
+    path, n = recording
+    port = free_port()
+    server = start_server(path, port, "--speed", "0")
+    try:
+        wait_listening(port)  # this probe connection already came and went
+        rogue = socket.create_connection(("127.0.0.1", port), timeout=5)
+        rogue.sendall(np.random.default_rng(0).bytes(100_000))
+        src = NetworkEventSource("127.0.0.1", port, config=FAST)
+        total = sum(len(p) for p in src)
+        rogue.close()
+        assert total == src.eos_total == n
     finally:
         server.kill()

@@ -107,6 +107,22 @@ def test_interrupted_dataset_is_completed_identically(tmp_path):
     assert tree_bytes(tmp_path / "d") == full
 
 
+def test_resuming_with_another_seed_or_config_is_refused(tmp_path):
+    from evtrack.errors import UserError
+
+    make_dataset(tmp_path / "e", 1, 0, seed=1, cfg=SMALL, show_progress=False)
+    before = tree_bytes(tmp_path / "e")
+    with pytest.raises(UserError, match="seed = 1, this run asks for 2"):
+        make_dataset(tmp_path / "e", 1, 0, seed=2, cfg=SMALL, show_progress=False)
+    with pytest.raises(UserError, match="config"):
+        make_dataset(tmp_path / "e", 1, 0, seed=1, cfg=replace(SMALL, gt_hz=25.0), show_progress=False)
+    assert tree_bytes(tmp_path / "e") == before
+    # a folder of foreign sequences without a manifest is not adopted either
+    (tmp_path / "f/train/mine").mkdir(parents=True)
+    with pytest.raises(UserError, match="no dataset.json"):
+        make_dataset(tmp_path / "f", 1, 0, seed=1, cfg=SMALL, show_progress=False)
+
+
 def test_cli_make_dataset_rejects_bad_arguments(tmp_path, capsys):
     from evtrack.cli import main
 

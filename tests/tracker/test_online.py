@@ -124,3 +124,14 @@ def test_window_mode_frames(clip):
     edges = np.arange(FRAME_US, events["t"].max() + 1, 20_000)
     res = track_sequence(CentroidTracker(), ListReader(events), boxes[0], edges)
     assert len(res.boxes) == len(edges)
+
+
+def test_low_score_keeps_the_box(clip):
+    events, boxes, ts = clip
+    torch.manual_seed(0)
+    strict = Tracker(create_model("tiny", **SMALL), sensor_size=SENSOR, min_score=0.99)
+    res = track_sequence(strict, ListReader(events), boxes[0], ts[:5])
+    assert np.all(res.scores[1:] < 0.99)  # an untrained head never reaches this score ...
+    assert np.allclose(res.boxes, boxes[0])  # ... so the box never moves
+    with pytest.raises(UserError, match="min_score"):
+        Tracker(create_model("tiny", **SMALL), min_score=1.5)

@@ -54,7 +54,10 @@ def _make_tracker(args):
         from evtrack.tracker.baselines import StationaryTracker
 
         return StationaryTracker()
-    from evtrack.tracker import load_tracker
+    try:
+        from evtrack.tracker import load_tracker
+    except ImportError:  # not re-exported yet
+        from evtrack.tracker.online import load_tracker
 
     return load_tracker(args.checkpoint, keep=args.keep, n_threads=args.threads)
 
@@ -131,4 +134,7 @@ def run(args) -> int:
                 print("evtrack live: " + json.dumps(summary), file=sys.stderr, flush=True)
         for sink in sinks:
             sink.close(ok)
+    from evtrack.live.network import exit_if_writers_leaked
+
+    exit_if_writers_leaked(0)
     return 0

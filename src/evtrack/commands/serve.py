@@ -47,9 +47,17 @@ def run(args) -> int:
     def status(msg: str) -> None:
         print(f"evtrack serve: {msg}", file=sys.stderr, flush=True)
 
-    stats = serve_recording(args.recording, cfg, sensor_size=args.sensor_size, progress=not args.quiet,
-                            on_status=status)
+    from evtrack.live.network import exit_if_writers_leaked
+
+    try:
+        stats = serve_recording(args.recording, cfg, sensor_size=args.sensor_size, progress=not args.quiet,
+                                on_status=status)
+    except KeyboardInterrupt:
+        status("interrupted")
+        exit_if_writers_leaked(130)
+        return 130
     status(f"done: {stats.sent_events} events in {stats.packets} packets, {stats.passes} pass(es), "
            f"{stats.wall_s:.2f} s, worst lateness {stats.max_behind_ms:.1f} ms, "
            f"clients drained: {'yes' if stats.drained else 'no (linger timeout)'}")
+    exit_if_writers_leaked(0)
     return 0

@@ -13,7 +13,7 @@ def register(subparsers) -> None:
         "Writes OUT/last.pt (resumable) every --ckpt-every-s seconds and OUT/log.csv.",
     )
     p.add_argument("--config", default="tiny", help="model config name (see `evtrack model-info`)")
-    p.add_argument("--data", required=True, help="dataset root holding train/<seq>/ folders")
+    p.add_argument("--data", required=True, nargs="+", help="dataset root(s) holding train/<seq>/ folders")
     p.add_argument("--split", default="train")
     p.add_argument("--out", required=True, help="run directory (created)")
     p.add_argument("--steps", type=int, default=2000, help="total optimiser steps")
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         raise UserError(f"--threads must be >= 1, got {args.threads}")
     tc = TrainConfig(
-        data=Path(args.data), out=Path(args.out), model=args.config, split=args.split, steps=args.steps,
+        data=[Path(d) for d in args.data], out=Path(args.out), model=args.config, split=args.split, steps=args.steps,
         batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads, ckpt_every_s=args.ckpt_every_s,
         resume=Path(args.resume) if args.resume else None, export=Path(args.export) if args.export else None,
         max_sequences=args.max_sequences, progress=not args.no_progress,

@@ -50,6 +50,36 @@ def parse_tcp_url(url: str) -> tuple[str, int]:
 
 
 # ---------------------------------------------------------------------------------------- writer
+# dv-processing 2.0.4: destroying a NetworkWriter while it still counts a connected client
+# deadlocks inside C++ with the GIL held (the whole process freezes, forever). So a writer is only
+# destroyed once its client count is 0; otherwise it is parked here, and the CLI leaves with
+# os._exit() (see exit_if_writers_leaked) instead of running the destructor at interpreter exit.
+_LEAKED_WRITERS: list = []
+
+
+def release_writer(writer, wait_s: float = 2.0) -> bool:
+    """Destroy a dv NetworkWriter safely: True if destroyed, False if parked (clients stayed)."""
+    end = time.monotonic() + wait_s
+    while writer.getClientCount() > 0 and time.monotonic() < end:
+        time.sleep(0.02)
+    if writer.getClientCount() > 0:
+        _LEAKED_WRITERS.append(writer)
+        return False
+    del writer
+    return True
+
+
+def exit_if_writers_leaked(code: int) -> None:
+    """End the process without destructors when a writer could not be destroyed safely."""
+    if _LEAKED_WRITERS:
+        import os
+        import sys
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
 class EventPublisher:
     """A dv NetworkWriter for canonical events, with the end-of-stream handshake.
 
@@ -115,10 +145,11 @@ class EventPublisher:
         self.close()
         return drained
 
-    def close(self) -> None:
+    def close(self, wait_s: float = 2.0) -> None:
         if not self._closed:
             self._closed = True
-            del self._writer
+            writer, self._writer = self._writer, None
+            release_writer(writer, wait_s)
 
     def __enter__(self) -> EventPublisher:
         return self

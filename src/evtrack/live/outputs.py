@@ -70,8 +70,11 @@ class BoxStreamOutput:
         self._writer.writeBoundingBox(self._dv.BoundingBoxPacket(self._dv.BoundingBoxPacket.BoundingBoxVector([box])))
 
     def close(self, ok: bool = True) -> None:
+        from evtrack.live.network import release_writer
+
         if getattr(self, "_writer", None) is not None:
-            del self._writer
+            writer, self._writer = self._writer, None
+            release_writer(writer, wait_s=1.0)
 
 
 def render_overlay(events: np.ndarray, sensor_size: tuple[int, int], result: StreamResult) -> np.ndarray:

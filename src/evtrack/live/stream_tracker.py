@@ -41,7 +41,7 @@ class StreamConfig:
     max_pending_windows: int = 1  # complete windows allowed to wait before older ones are dropped
     max_gap_us: int = 1_000_000  # a time jump larger than this (either way) re-anchors the windows
     threaded: bool = True  # run the tracker on a worker thread (push never blocks)
-    results_maxlen: int = 4096  # results kept for results() when nobody consumes them
+    results_maxlen: int = 256  # newest results kept for results() when nobody consumes them
 
     def __post_init__(self) -> None:
         if self.window_us <= 0:

@@ -193,9 +193,10 @@ def make_dataset(root: str | Path, n_train: int, n_test: int, seed: int, *, work
         raise UserError(f"--workers must be >= 1, got {workers}")
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
+    _check_resume(root, seed, cfg)
     for split in ("train", "test"):
         (root / split).mkdir(exist_ok=True)
-    _write_manifest(root, n_train, n_test, seed, cfg)
+    _write_manifest(root, seed, cfg)  # records seed and config first, so a resumed run can check them
     # test split first: it is small and lets evaluation start while train is still being made
     tasks = [(str(root), "test", i, seed, cfg) for i in range(n_test)]
     tasks += [(str(root), "train", i, seed, cfg) for i in range(n_train)]
@@ -216,16 +217,40 @@ def make_dataset(root: str | Path, n_train: int, n_test: int, seed: int, *, work
                     done.append(s)
                 bar.update(1)
     bar.close()
+    _write_manifest(root, seed, cfg)
     return done
 
 
-def _write_manifest(root: Path, n_train: int, n_test: int, seed: int, cfg: SequenceConfig) -> None:
+def _check_resume(root: Path, seed: int, cfg: SequenceConfig) -> None:
+    """Refuse to add sequences to a folder made with another seed / configuration / generator."""
+    path = root / "dataset.json"
+    if not path.is_file():
+        stray = [p.name for split in ("train", "test") if (root / split).is_dir()
+                 for p in (root / split).iterdir() if not p.name.startswith(".")]
+        if stray:
+            raise UserError(f"{root}: holds sequences ({', '.join(sorted(stray)[:3])}, ...) but no dataset.json; "
+                            "expected an empty folder or one made by make-dataset")
+        return
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: unreadable ({exc}); expected the manifest written by make-dataset") from None
+    new = {"seed": seed, "generator_version": GENERATOR_VERSION, "config": json.loads(json.dumps(asdict(cfg)))}
+    for key, value in new.items():
+        if old.get(key) != value:
+            raise UserError(f"{root}: was made with {key} = {json.dumps(old.get(key))[:200]}, this run asks for "
+                            f"{json.dumps(value)[:200]}; use a new output folder (sequences would not match)")
+
+
+def _write_manifest(root: Path, seed: int, cfg: SequenceConfig) -> None:
+    """dataset.json: the seed and configuration, and the sequences present now (sorted)."""
+    present = {split: sorted(p.name for p in (root / split).iterdir()
+                             if p.is_dir() and not p.name.startswith(".")) for split in ("train", "test")}
     manifest = {
         "name": "evtrack-synthetic",
         "generator_version": GENERATOR_VERSION,
         "seed": seed,
-        "splits": {"train": [sequence_name("train", i) for i in range(n_train)],
-                   "test": [sequence_name("test", i) for i in range(n_test)]},
+        "splits": present,
         "sequence_seed": "numpy SeedSequence([seed, split_id, index]), split_id train=0 test=1",
         "config": asdict(cfg),
         "layout": "FE108: <split>/<seq>/{events.h5, groundtruth_rect.txt, absent_label.txt, frame_timestamps.txt}",

@@ -43,6 +43,8 @@ def save_checkpoint(
         "model": state,
         "step": int(step),
     }
+    if getattr(net, "pruning", None):
+        payload["pruning"] = dict(net.pruning)  # plain settings dict; load_tracker re-applies it
     if optimizer is not None:
         payload["optimizer"] = optimizer.state_dict()
     if extra:
@@ -113,7 +115,12 @@ def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], *, source
 
 def load_model(path: str | Path, **overrides) -> SDTrackNet:
     """Rebuild the network of a checkpoint and load its weights (fp32, eval mode)."""
-    payload = load_checkpoint(path)
+    return model_from_payload(load_checkpoint(path), source=str(path), **overrides)
+
+
+def model_from_payload(payload: dict[str, Any], *, source: str, **overrides) -> SDTrackNet:
+    """The network of an already validated :func:`load_checkpoint` payload."""
+    path = source
     cfg: TrackerConfig = payload["config"]
     if overrides:
         import dataclasses

@@ -150,7 +150,9 @@ class SpikingLinearAttention(nn.Module):
 
     No softmax, so ``(Q K^T) V == Q (K^T V)``; the right-hand order costs ``O(N d dv)`` instead of
     ``O(N^2 d)``. Q, K, V are spikes (1x1 projection + BN + I-LIF); V may be wider (``v_ratio``) as in
-    SDT-V3. The output sums over the tokens present, so it scales with N (see METHOD.md, pruning).
+    SDT-V3. The output sums over the tokens present, so it scales with N (see METHOD.md, pruning);
+    ``token_scale`` (default 1.0) multiplies the product before its neuron so that a pruning wrapper
+    running the block on K of N tokens can compensate with N / K (design.md).
     """
 
     def __init__(self, dim: int, heads: int, v_ratio: int, max_value: int) -> None:
@@ -160,6 +162,7 @@ class SpikingLinearAttention(nn.Module):
         self.heads = heads
         self.head_dim = dim // heads
         self.scale = 2.0 / math.sqrt(self.head_dim)
+        self.token_scale = 1.0
         self.s_in = ILIF(max_value)
         self.q, self.k = LinearBN(dim, dim), LinearBN(dim, dim)
         self.v = LinearBN(dim, dim * v_ratio)
@@ -175,7 +178,7 @@ class SpikingLinearAttention(nn.Module):
         k = self.s_k(self.k(s)).reshape(t, b, n, h, -1).transpose(2, 3)
         v = self.s_v(self.v(s)).reshape(t, b, n, h, -1).transpose(2, 3)  # [T, B, h, N, dv]
         kv = k.transpose(-2, -1) @ v  # [T, B, h, d, dv]
-        out = (q @ kv) * self.scale  # [T, B, h, N, dv]
+        out = (q @ kv) * (self.scale * self.token_scale)  # [T, B, h, N, dv]
         out = out.transpose(2, 3).reshape(t, b, n, -1)
         return self.proj(self.s_attn(out))
 

@@ -26,6 +26,7 @@ from evtrack.tracker.sampler import interval_edges
 
 SHIPPED_CHECKPOINT = "tiny.pt"
 DEFAULT_SIZE_LR = 0.5
+DEFAULT_MIN_SCORE = 0.0
 
 
 @dataclass(frozen=True)
@@ -80,10 +81,12 @@ class Tracker:
         hann: multiply the score map by a Hann window (penalises large jumps).
         size_lr: how far the box size moves towards each new prediction (1 = no smoothing). Damping
             the size keeps one bad frame from growing the search region in a feedback loop.
+        min_score: below this peak score the target is taken as lost/occluded in this packet and
+            the box stays where it was (0 = always follow the peak).
         count_ops: accumulate SOPs/MACs/energy via ``evtrack.pruning.accounting`` (slower).
-        jit: run the dense network as a frozen TorchScript trace (``optimize_for_inference``: about a
-            third faster on CPU, same outputs). Ignored for pruned models and op counting, whose
-            dynamic token selection and hooks need the eager modules.
+        jit: run the dense network as a frozen TorchScript trace (same outputs; tracing costs seconds
+            once, and the speed-up measured on the shared dev machine was within its noise, so it is
+            off by default). Ignored for pruned models and op counting, which need the eager modules.
     """
 
     def __init__(
@@ -93,8 +96,9 @@ class Tracker:
         sensor_size: tuple[int, int] | None = None,
         hann: bool = True,
         size_lr: float = DEFAULT_SIZE_LR,
+        min_score: float = DEFAULT_MIN_SCORE,
         count_ops: bool = False,
-        jit: bool = True,
+        jit: bool = False,
         representation=None,
     ) -> None:
         self.model = model.eval()
@@ -108,6 +112,9 @@ class Tracker:
         if not 0.0 <= size_lr <= 1.0:
             raise UserError(f"size_lr must be in [0, 1], got {size_lr}")
         self.size_lr = float(size_lr)
+        if not 0.0 <= min_score < 1.0:
+            raise UserError(f"min_score must be in [0, 1), got {min_score}")
+        self.min_score = float(min_score)
         self.count_ops = count_ops
         self._counter = None
         self._counter_ctx = None
@@ -176,12 +183,13 @@ class Tracker:
                 with (torch.no_grad() if self.count_ops else torch.inference_mode()), self._ops():
                     out = self.model(None, x, z_feat=self._z_feat)
             nb, sc = decode_boxes(out, self.window)
-            pred = crop_to_box(nb[0].numpy(), crop)
-            cx, cy = pred[0] + pred[2] / 2, pred[1] + pred[3] / 2
-            w = b[2] + self.size_lr * (pred[2] - b[2])
-            h = b[3] + self.size_lr * (pred[3] - b[3])
-            self.box = clip_box(np.array([cx - w / 2, cy - h / 2, w, h]), self.sensor_size)
             score = float(sc[0])
+            if score >= self.min_score:
+                pred = crop_to_box(nb[0].numpy(), crop)
+                cx, cy = pred[0] + pred[2] / 2, pred[1] + pred[3] / 2
+                w = b[2] + self.size_lr * (pred[2] - b[2])
+                h = b[3] + self.size_lr * (pred[3] - b[3])
+                self.box = clip_box(np.array([cx - w / 2, cy - h / 2, w, h]), self.sensor_size)
         dt = time.perf_counter() - t
         self._frames += 1
         self._busy_s += dt
@@ -292,20 +300,27 @@ def load_tracker(
     n_threads: int | None = None,
     **tracker_options,
 ) -> Tracker:
-    """Tracker from a checkpoint (None: the shipped one), optionally token-pruned (``keep``)."""
-    from evtrack.tracker.checkpoint import load_model
+    """Tracker from a checkpoint (None: the shipped one), optionally token-pruned (``keep``).
+
+    A checkpoint written after pruning carries its settings (field ``pruning``); they are re-applied,
+    with an explicit ``keep`` overriding the stored ratios.
+    """
+    from evtrack.tracker.checkpoint import load_checkpoint, model_from_payload
 
     if n_threads is not None:
         if n_threads < 1:
             raise UserError(f"n_threads must be >= 1, got {n_threads}")
         torch.set_num_threads(n_threads)
     path = Path(checkpoint) if checkpoint is not None else shipped_checkpoint()
-    model = load_model(path)
+    payload = load_checkpoint(path)
+    model = model_from_payload(payload, source=str(path))
     model.fuse()
-    if keep is not None and str(keep).strip() not in ("1", "1.0"):
+    stored = payload.get("pruning")
+    dense = keep is None or str(keep).strip() in ("1", "1.0")
+    if stored or not dense:
         try:
-            from evtrack.pruning import apply_pruning
+            from evtrack.pruning.apply import apply_checkpoint_pruning
         except ImportError as exc:
             raise UserError(f"--keep {keep}: token pruning is not available in this installation ({exc})") from None
-        apply_pruning(model, keep)
+        apply_checkpoint_pruning(model, stored, keep)
     return Tracker(model, **tracker_options)

@@ -43,7 +43,7 @@ LOG_FIELDS = ["step", "loss", "giou", "l1", "focal", "iou", "lr", "s_per_step", 
 class TrainConfig:
     """One training run. Paths come from the command line; nothing is looked up implicitly."""
 
-    data: Path
+    data: Path | list[Path]  # one dataset root or several (their sequences are pooled)
     out: Path
     model: str = "tiny"
     split: str = "train"
@@ -82,14 +82,17 @@ def load_training_sequences(tc: TrainConfig) -> list[SequenceData]:
 
     from evtrack.datasets import load_dataset
 
-    root = Path(tc.data)
-    if not root.is_dir():
-        raise UserError(f"--data {root}: not a directory; expected a dataset root with {tc.split}/<seq>/ folders")
-    seqs = load_dataset("synthetic", root, tc.split)
-    if tc.max_sequences:
-        seqs = seqs[: tc.max_sequences]
-    if not seqs:
-        raise UserError(f"--data {root}: no sequences in split {tc.split!r}")
+    roots = [Path(p) for p in (tc.data if isinstance(tc.data, list | tuple) else [tc.data])]
+    seqs = []
+    for root in roots:
+        if not root.is_dir():
+            raise UserError(f"--data {root}: not a directory; expected a dataset root with {tc.split}/<seq>/ folders")
+        found = load_dataset("synthetic", root, tc.split)
+        if tc.max_sequences:
+            found = found[: tc.max_sequences]
+        if not found:
+            raise UserError(f"--data {root}: no sequences in split {tc.split!r}")
+        seqs += found
     return [load_sequence_data(s, tc.sampler.min_box_px) for s in tqdm(seqs, desc="load events", disable=not tc.progress)]
 
 
@@ -148,10 +151,11 @@ def train(
         if new_log:
             writer.writeheader()
     model.train()
+    stop = _StopRequest()
     t_start = t_ckpt = time.perf_counter()
     bar = tqdm(total=tc.steps, initial=step, desc=f"train {cfg.name}", disable=not (tc.progress and rank == 0))
     try:
-        while step < tc.steps:
+        while step < tc.steps and not stop.requested:
             t0 = time.perf_counter()
             z, x, target = next(batches)
             z, x, target = z.to(device), x.to(device), target.to(device)
@@ -179,6 +183,7 @@ def train(
                     t_ckpt = time.perf_counter()
             bar.update(1)
     finally:
+        stop.restore()
         batches.close()
         bar.close()
         if writer is not None:
@@ -192,6 +197,26 @@ def train(
     return last
 
 
-def seed_everything(seed: int) -> None:
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+class _StopRequest:
+    """SIGINT/SIGTERM finish the current step, then training saves ``last.pt`` and returns normally,
+    so a run can be stopped at any time without losing work (resume with ``--resume``)."""
+
+    def __init__(self) -> None:
+        import signal
+        import threading
+
+        self.requested = False
+        self._old = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+
+    def restore(self) -> None:
+        import signal
+
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old = {}

@@ -1,0 +1,175 @@
+"""Live streaming latency: replay server in one process, StreamTracker in another, over loopback.
+
+Measures, per configuration: per-update latency p50/p99 (arrival of the packet that completes a
+window -> box ready) at ``--window-ms`` windows, windows dropped to stay current, events sent vs
+received over the end-of-stream handshake, and RSS at the start and end of the run (flat memory
+over a long ``--minutes`` run with the ``--loop`` replay). Also the numpy -> dv EventStore
+conversion rate of the fast path against the plain push_back loop (the baseline), same run.
+
+    python benchmarks/live.py --tracker centroid --seconds 10
+    python benchmarks/live.py --tracker model --keep 1.0 --keep default --seconds 20
+    python benchmarks/live.py --tracker centroid --minutes 10      # memory flatness run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def synthetic_recording(path: Path, seconds: float, rate_meps: float) -> int:
+    """A moving blob plus background noise, DAVIS346-sized."""
+    rng = np.random.default_rng(0)
+    n = int(seconds * rate_meps * 1e6)
+    from evtrack.io.events import EVENT_DTYPE
+
+    ev = np.empty(n, EVENT_DTYPE)
+    ev["t"] = np.sort(rng.integers(0, int(seconds * 1e6), n))
+    cx = 173 + 100 * np.sin(ev["t"] / 1e6)
+    blob = rng.random(n) < 0.7
+    ev["x"] = np.where(blob, np.clip(cx + rng.normal(0, 8, n), 0, 345), rng.integers(0, 346, n))
+    ev["y"] = np.where(blob, np.clip(130 + rng.normal(0, 8, n), 0, 259), rng.integers(0, 260, n))
+    ev["p"] = rng.integers(0, 2, n)
+    np.save(path, ev)
+    return n
+
+
+def conversion_rate(n: int = 200_000) -> dict:
+    import dv_processing as dv
+
+    from evtrack.live.protocol import to_dv_store
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from conftest import random_events
+
+    ev = random_events(n)
+    to_dv_store(ev[:1000])  # warm-up
+    t = time.perf_counter()
+    store = to_dv_store(ev)
+    fast = time.perf_counter() - t
+    assert store.size() == n
+    t = time.perf_counter()
+    s = dv.EventStore()
+    for i in range(n):
+        s.push_back(int(ev["t"][i]), int(ev["x"][i]), int(ev["y"][i]), bool(ev["p"][i]))
+    base = time.perf_counter() - t
+    return {"fast_meps": n / fast / 1e6, "baseline_meps": n / base / 1e6, "speedup": base / fast}
+
+
+def run_one(rec: Path, n_events: int, args, keep: str | None, loop: bool) -> dict:
+    from evtrack.live.network import NetworkEventSource, SourceConfig
+    from evtrack.live.stream_tracker import StreamConfig, StreamTracker
+
+    if args.tracker == "model":
+        try:
+            from evtrack.tracker import load_tracker
+        except ImportError:  # not re-exported yet
+            from evtrack.tracker.online import load_tracker
+
+        tracker = load_tracker(args.checkpoint, keep=keep, n_threads=args.threads)
+    else:
+        from evtrack.tracker.baselines import CentroidTracker
+
+        tracker = CentroidTracker()
+    port = free_port()
+    cmd = [sys.executable, "-m", "evtrack.cli", "serve", str(rec), "--port", str(port), "--sensor-size", "260,346",
+           "--quiet", "--linger", "5"] + (["--loop"] if loop else [])
+    server = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)
+        src = NetworkEventSource("127.0.0.1", port, config=SourceConfig(max_retries=10, backoff_initial_s=0.2))
+        st = None
+        rss0 = rss_mib()
+        rss_mid = None
+        t_start = time.monotonic()
+        limit_s = args.minutes * 60 if loop else None
+        for packet in src:
+            if st is None:
+                st = StreamTracker(tracker, init_box=(153, 110, 40, 40), sensor_size=src.sensor_size,
+                                   config=StreamConfig(window_us=int(args.window_ms * 1000)))
+            st.push(packet)
+            el = time.monotonic() - t_start
+            if rss_mid is None and el > 10:
+                rss_mid = rss_mib()  # after warm-up
+            if limit_s is not None and el > limit_s:
+                break
+        src.close()
+        st.close()
+        s = st.stats()
+        return {
+            "tracker": args.tracker, "keep": keep or "dense", "window_ms": args.window_ms, "loop": loop,
+            "wall_s": round(time.monotonic() - t_start, 1),
+            "p50_ms": round(s.get("latency_p50_ms", float("nan")), 2),
+            "p99_ms": round(s.get("latency_p99_ms", float("nan")), 2),
+            "updates": s["processed_windows"], "dropped_windows": s["dropped_windows"],
+            "sent": src.eos_total, "received": src.received_events,
+            "rss_start_mib": round(rss0, 1), "rss_after_10s_mib": round(rss_mid, 1) if rss_mid else None,
+            "rss_end_mib": round(rss_mib(), 1),
+        }
+    finally:
+        server.kill()
+        server.wait()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tracker", choices=("model", "centroid"), default="model")
+    ap.add_argument("--checkpoint", default=None)
+    ap.add_argument("--keep", action="append", default=None, help="repeat: e.g. --keep 1.0 --keep default")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--window-ms", type=float, default=20.0)
+    ap.add_argument("--seconds", type=float, default=10.0, help="length of the replayed recording")
+    ap.add_argument("--rate", type=float, default=0.5, help="event rate of the synthetic recording (M ev/s)")
+    ap.add_argument("--recording", default=None, help="replay this file instead (needs --sensor-size in it)")
+    ap.add_argument("--minutes", type=float, default=None, help="also run a --loop replay this long (memory)")
+    ap.add_argument("--json", default=None, help="write the results here")
+    args = ap.parse_args()
+    if args.window_ms <= 0 or args.seconds <= 0:
+        ap.error("--window-ms and --seconds must be > 0")
+
+    conv = conversion_rate()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        rec = Path(args.recording) if args.recording else Path(tmp) / "rec.npy"
+        n = synthetic_recording(rec, args.seconds, args.rate) if not args.recording else None
+        for keep in args.keep or [None]:
+            rows.append(run_one(rec, n, args, keep, loop=False))
+        if args.minutes:
+            rows.append(run_one(rec, n, args, (args.keep or [None])[0], loop=True))
+    print(f"# {platform.node()} {platform.processor() or platform.machine()}, python {platform.python_version()}")
+    print(f"numpy->dv EventStore: fast {conv['fast_meps']:.2f} M ev/s, push_back loop (baseline) "
+          f"{conv['baseline_meps']:.2f} M ev/s, x{conv['speedup']:.1f}")
+    cols = list(rows[0])
+    print(" | ".join(cols))
+    for r in rows:
+        print(" | ".join(str(r[c]) for c in cols))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"conversion": conv, "runs": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
