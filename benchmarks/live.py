@@ -61,10 +61,8 @@ def synthetic_recording(path: Path, seconds: float, rate_meps: float) -> int:
 def conversion_rate(n: int = 200_000) -> dict:
     import dv_processing as dv
 
+    from evtrack.io.events import random_events
     from evtrack.live.protocol import to_dv_store
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from conftest import random_events
 
     ev = random_events(n)
     to_dv_store(ev[:1000])  # warm-up
@@ -81,7 +79,7 @@ def conversion_rate(n: int = 200_000) -> dict:
 
 
 def run_one(rec: Path, n_events: int, args, keep: str | None, loop: bool) -> dict:
-    from evtrack.live.network import NetworkEventSource, SourceConfig
+    from evtrack.live.network import NetworkEventSource, SourceConfig, wait_listening
     from evtrack.live.stream_tracker import StreamConfig, StreamTracker
 
     if args.tracker == "model":
@@ -100,7 +98,7 @@ def run_one(rec: Path, n_events: int, args, keep: str | None, loop: bool) -> dic
            "--quiet", "--linger", "5"] + (["--loop"] if loop else [])
     server = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(1.5)
+        wait_listening(port, timeout_s=30)
         src = NetworkEventSource("127.0.0.1", port, config=SourceConfig(max_retries=10, backoff_initial_s=0.2))
         st = None
         rss0 = rss_mib()

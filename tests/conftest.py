@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from evtrack.io.events import EVENT_DTYPE
+from evtrack.io.events import random_events  # noqa: F401  (re-exported for tests)
 
 # Real recordings live beside the checkout (../shared/data); EVTRACK_SHARED overrides it.
 SHARED = Path(os.environ.get("EVTRACK_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
@@ -20,17 +19,6 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"real sample data not found at {path} (set EVTRACK_SHARED)")
     return path
-
-
-def random_events(n: int, height: int = 260, width: int = 346, duration_us: int = 100_000, seed: int = 0):
-    """Sorted random events in the canonical layout."""
-    rng = np.random.default_rng(seed)
-    ev = np.empty(n, dtype=EVENT_DTYPE)
-    ev["t"] = np.sort(rng.integers(0, duration_us, n))
-    ev["x"] = rng.integers(0, width, n)
-    ev["y"] = rng.integers(0, height, n)
-    ev["p"] = rng.integers(0, 2, n)
-    return ev
 
 
 @pytest.fixture

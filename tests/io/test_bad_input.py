@@ -7,10 +7,10 @@ import warnings
 import h5py
 import numpy as np
 import pytest
-from conftest import random_events
 
 from evtrack.errors import FormatError, UserError
 from evtrack.io import EventRepairWarning, open_events, write_hdf5
+from evtrack.io.events import random_events
 from evtrack.io.prophesee import parse_header
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import random_events
 
 from evtrack.io import EVENT_DTYPE, EventReader, RecordingInfo, open_events, write_hdf5
-from evtrack.io.events import empty_events
+from evtrack.io.events import empty_events, random_events
 
 # From /work/shared/data/events/README.md
 REAL = {

@@ -5,10 +5,10 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
-from conftest import random_events
 
 from evtrack.errors import UserError
 from evtrack.io import HDF5EventWriter, open_events, write_aedat4, write_hdf5
+from evtrack.io.events import random_events
 
 
 def _frames(duration_us, period_us=25_000):

@@ -16,11 +16,10 @@ import numpy as np
 import pytest
 
 from evtrack.errors import FormatError, UserError
+from evtrack.io.events import random_events
+from evtrack.live import network as net
 from evtrack.live.network import EventPublisher, NetworkEventSource, SourceConfig, parse_tcp_url
 from evtrack.live.protocol import FrameChecker, eos_marker, split_eos
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from conftest import random_events  # noqa: E402
 
 FAST = SourceConfig(connect_timeout_s=3.0, stall_timeout_s=3.0, idle_timeout_s=5.0, max_retries=0,
                     backoff_initial_s=0.2, backoff_max_s=0.5)
@@ -47,14 +46,7 @@ def start_server(path: Path, port: int, *extra: str) -> subprocess.Popen:
 
 
 def wait_listening(port: int, timeout_s: float = 20.0) -> None:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"server on {port} did not start")
+    net.wait_listening(port, timeout_s=timeout_s)
 
 
 def test_eos_marker_roundtrip_and_no_false_positive():

@@ -129,3 +129,15 @@ def fill_from_padded(out: np.ndarray, raw: np.ndarray) -> None:
         return
     src = np.ascontiguousarray(raw).view(np.uint8).reshape(n, raw.dtype.itemsize)
     pack_padded(src, out.view(np.uint8).reshape(n, EVENT_DTYPE.itemsize))
+
+
+def random_events(n: int, height: int = 260, width: int = 346, duration_us: int = 100_000,
+                  seed: int = 0) -> np.ndarray:
+    """Sorted, uniformly random events in the canonical layout (tests, benchmarks, smoke runs)."""
+    rng = np.random.default_rng(seed)
+    ev = np.empty(n, dtype=EVENT_DTYPE)
+    ev["t"] = np.sort(rng.integers(0, duration_us, n))
+    ev["x"] = rng.integers(0, width, n)
+    ev["y"] = rng.integers(0, height, n)
+    ev["p"] = rng.integers(0, 2, n)
+    return ev

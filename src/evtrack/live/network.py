@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import os
 import socket
 import threading
 import time
@@ -80,6 +81,40 @@ def exit_if_writers_leaked(code: int) -> None:
         os._exit(code)
 
 
+def is_listening(port: int, host: str = "127.0.0.1") -> bool:
+    """True when a TCP server listens on ``port``, checked without connecting where possible.
+
+    On Linux this reads ``/proc/net/tcp{,6}`` so the check does not count as a client of the
+    server (a connect-and-close probe would); elsewhere it falls back to a connect probe.
+    """
+    tables = [f for f in ("/proc/net/tcp", "/proc/net/tcp6") if os.path.exists(f)]
+    if not tables:
+        try:
+            socket.create_connection((host, port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
+    want = f"{port:04X}"
+    for table in tables:
+        with open(table) as fh:
+            next(fh, None)
+            for line in fh:
+                fields = line.split()
+                if len(fields) > 3 and fields[3] == "0A" and fields[1].rsplit(":", 1)[-1] == want:
+                    return True
+    return False
+
+
+def wait_listening(port: int, host: str = "127.0.0.1", timeout_s: float = 20.0) -> None:
+    """Block until a server listens on ``port`` (for scripts that start ``evtrack serve``)."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if is_listening(port, host):
+            return
+        time.sleep(0.05)
+    raise UserError(f"nothing listens on {host}:{port} after {timeout_s:g} s")
+
+
 class EventPublisher:
     """A dv NetworkWriter for canonical events, with the end-of-stream handshake.
 
@@ -115,13 +150,25 @@ class EventPublisher:
     def queued(self) -> int:
         return self._writer.getQueuedPacketCount()
 
-    def wait_for_client(self, timeout_s: float | None = None, poll_s: float = 0.01) -> bool:
+    def wait_for_client(self, timeout_s: float | None = None, poll_s: float = 0.01, settle_s: float = 0.25) -> bool:
+        """Wait until a client has stayed connected for ``settle_s``.
+
+        A port probe (connect, then close at once) must not start an unthrottled stream that
+        nobody receives, so a client only counts once it has stayed for ``settle_s``.
+        """
         end = None if timeout_s is None else time.monotonic() + timeout_s
-        while self.clients == 0:
-            if end is not None and time.monotonic() > end:
+        since = None
+        while True:
+            now = time.monotonic()
+            if self.clients > 0:
+                since = now if since is None else since
+                if now - since >= settle_s:
+                    return True
+            else:
+                since = None
+            if end is not None and now > end:
                 return False
             time.sleep(poll_s)
-        return True
 
     def publish(self, events: np.ndarray) -> None:
         if len(events) == 0:
