@@ -92,6 +92,25 @@ def main() -> int:
         e2e_s = time.perf_counter() - t0
         e2e_bytes = (Path(tmp) / "seq/events.h5").stat().st_size
 
+    # video conversion (`evtrack simulate`): a 30 fps clip of a random scene, with optical-flow sub-steps
+    import cv2
+
+    from evtrack.sim.convert import simulate_frames
+    from evtrack.sim.video import open_frames
+
+    with tempfile.TemporaryDirectory() as tmp:
+        scene = random_scene(np.random.default_rng([args.seed, 1000]),
+                             SceneConfig(duration_s=(args.seconds + 0.05, args.seconds + 0.05)))
+        n_vid = max(int(args.seconds * 30), 2)
+        clip = Path(tmp) / "clip.avi"
+        vw = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 30, (346, 260))
+        for i in range(n_vid):
+            vw.write(cv2.cvtColor((scene.render(i / 30) * 255).astype(np.uint8), cv2.COLOR_GRAY2BGR))
+        vw.release()
+        t0 = time.perf_counter()
+        conv = simulate_frames(open_frames(clip), Path(tmp) / "clip.h5", SensorConfig(), show_progress=False)
+        video_s = time.perf_counter() - t0
+
     fr = totals["frames"]
     result = {
         "renderer_frames_per_s": fr / totals["render_s"],
@@ -104,6 +123,9 @@ def main() -> int:
         "end_to_end_sim_s_per_wall_s": s.duration_s / e2e_s,
         "end_to_end_events": s.n_events,
         "end_to_end_bytes_per_event": e2e_bytes / max(s.n_events, 1),
+        "video_input_frames_per_s": conv.n_frames / video_s,
+        "video_substeps_per_frame": conv.n_substeps / conv.n_frames,
+        "video_events_per_s": conv.n_events / video_s,
     }
     rows = [
         ("renderer (346x260, 1 target + extras)", f"{result['renderer_frames_per_s']:.0f} frames/s", ""),
@@ -115,10 +137,13 @@ def main() -> int:
         ("scene event rate", f"{result['scene_event_rate_ev_per_sim_s'] / 1e3:.0f} kev per simulated s", ""),
         ("end to end (render+sim+HDF5)", f"{result['end_to_end_sim_s_per_wall_s']:.3f} sim s / wall s",
          f"{result['end_to_end_bytes_per_event']:.2f} B/event"),
+        ("video -> HDF5 (`evtrack simulate`, 30 fps)", f"{result['video_input_frames_per_s']:.1f} input frames/s",
+         f"{result['video_events_per_s'] / 1e3:.0f} kev/s"),
+        ("  simulator steps per input frame (flow)", f"{result['video_substeps_per_frame']:.1f}", ""),
     ]
-    print(f"{'measurement':40s} {'throughput':>32s} {'':>14s}")
+    print(f"{'measurement':44s} {'throughput':>32s} {'':>14s}")
     for name, a, b in rows:
-        print(f"{name:40s} {a:>32s} {b:>14s}")
+        print(f"{name:44s} {a:>32s} {b:>14s}")
 
     if args.preview is not None:
         from evtrack.sim.preview import dataset_preview

@@ -155,3 +155,25 @@ def test_sample_sequence_is_small(tmp_path):
     assert s.duration_s == pytest.approx(2.0)
     assert s.n_frames == 50 and s.n_events > 10_000
     assert size < 2_000_000
+
+
+def test_preview_draws_event_frames_with_boxes(tmp_path):
+    import cv2
+
+    from evtrack.sim.preview import dataset_preview
+
+    seq = tmp_path / "seq"
+    write_sequence(seq, sequence_seed(0, "train", 3), SMALL)
+    dataset_preview([seq, seq], tmp_path / "p.png", n_frames=4)
+    img = cv2.imread(str(tmp_path / "p.png"))
+    assert img.shape == (2 * 96, 4 * 128, 3)
+    boxes = np.loadtxt(seq / "groundtruth_rect.txt", delimiter=",", ndmin=2)
+    absent = np.loadtxt(seq / "absent_label.txt", dtype=int, ndmin=1)
+    i = int(np.linspace(1, len(boxes) - 1, 4).round().astype(int)[-1])  # last tile of the first row
+    x, y, w, h = (int(round(v)) for v in boxes[i])
+    colour = (0, 160, 0) if not absent[i] else (0, 200, 255)
+    tile = img[:96, 3 * 128:4 * 128]
+    left = tile[max(y, 14):min(y + h, 95), min(x, 127)]  # the box's left side (below the caption)
+    assert len(left) and np.all(left == colour)
+    # events are drawn: the tile is not blank white outside the caption
+    assert (tile[14:] < 250).any(axis=2).sum() > 20

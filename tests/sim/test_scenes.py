@@ -109,3 +109,48 @@ def test_shape_extent_is_exact():
         poly = make_shape(np.random.default_rng(1), kind, 33.0, 17.0)
         np.testing.assert_allclose(poly.max(0) - poly.min(0), [33.0, 17.0])
         np.testing.assert_allclose((poly.max(0) + poly.min(0)) / 2, [0.0, 0.0], atol=1e-12)
+
+
+def test_random_scenes_cover_the_required_conditions():
+    """Across seeds: look-alike distractors, full and partial occlusions with absent flags, scale
+    change, low-contrast and high-speed segments and camera ego-motion all occur."""
+    from evtrack.sim.dataset import frame_times_us, ground_truth
+
+    cfg = SceneConfig(sensor_size=(H, W), duration_s=(1.5, 1.5), target_size_px=(14.0, 30.0))
+    scenes = [random_scene(np.random.default_rng([11, k]), cfg) for k in range(24)]
+    attrs = [s.attributes for s in scenes]
+    assert sum(a["distractors"] > 0 for a in attrs) >= 6
+    assert {a.get("occlusion") for a in attrs} >= {"full", "partial"}
+    assert sum(bool(a.get("low_contrast")) for a in attrs) >= 3
+    assert sum(a["camera_speed_px_s"] > 5 for a in attrs) >= 12
+    assert sum(a["scale_range"][1] / a["scale_range"][0] > 1.2 for a in attrs) >= 12
+    assert sum(a["max_speed_px_s"] > 2 * a["speed_px_s"] for a in attrs) >= 6  # high-speed segments
+    # distractors look like the target: same shape outline family and size within 0.8-1.25x (+ aspect)
+    s = next(s for s in scenes if s.distractors)
+    for d in s.distractors:
+        ratio = d.mask.sum() / s.target.mask.sum()
+        assert 0.4 < ratio < 2.0
+    # the ego-motion really moves the background
+    cam = next(s for s in scenes if s.attributes["camera_speed_px_s"] > 20)
+    assert not np.array_equal(cam._background(0.2), cam._background(0.6))
+    # a full occlusion flags the target absent around the occlusion time, and only there
+    ts = frame_times_us(1.5, 25.0)
+    full = [s for s in scenes if s.attributes.get("occlusion") == "full"]
+    flagged = 0
+    for sc in full:
+        _, absent = ground_truth(sc, ts, 0.25)
+        t_occ = sc.attributes["occlusion_t_s"]
+        near = np.abs(ts * 1e-6 - t_occ) < 0.02 + 0.5 / 25
+        flagged += bool(absent[near].any())
+        vis = [sc.target_visibility(t * 1e-6) for t in ts]
+        assert np.all(absent == ((np.asarray(vis) < 0.25) | _too_small(sc, ts)))
+    assert len(full) >= 3 and flagged >= len(full) - 1  # a full occluder hides the target at t_occ
+
+
+def _too_small(scene: Scene, ts: np.ndarray) -> np.ndarray:
+    out = []
+    for t in ts:
+        x, y, w, h = scene.target_box(t * 1e-6)
+        x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
+        out.append(x1 - x0 < 2 or y1 - y0 < 2)
+    return np.asarray(out)

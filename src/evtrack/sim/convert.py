@@ -10,6 +10,7 @@ what v2e does with Super-SloMo) and fed to the simulator as sub-steps.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,6 @@ import cv2
 import numpy as np
 
 from evtrack.errors import UserError
-from evtrack.io.events import EVENT_DTYPE
 from evtrack.sim.esim import EventSimulator, SensorConfig
 from evtrack.sim.video import FrameSource, read_groundtruth
 
@@ -25,18 +25,39 @@ from evtrack.sim.video import FrameSource, read_groundtruth
 @dataclass(frozen=True)
 class UpsampleConfig:
     enabled: bool = True
-    max_px_per_step: float = 1.0  # largest motion (99th percentile of flow) left to one step
+    max_px_per_step: float = 1.0  # largest motion (99th percentile over changing pixels) left to one step
     max_substeps: int = 32
+    min_log_change: float = 0.1  # pixels whose log intensity changes less than this are not "moving"
+    log_eps: float = 0.02
+
+
+def optical_flow(f0: np.ndarray, f1: np.ndarray) -> np.ndarray:
+    """Dense flow ``(h, w, 2)`` from f0 to f1 (DIS, refined down to full resolution).
+
+    OpenCV's DIS presets stop at a quarter (fast) or half (medium) of the resolution, which
+    underestimates the motion of small or thin objects several times; finest scale 0 does not.
+    """
+    a = np.clip(f0 * 255, 0, 255).astype(np.uint8)
+    b = np.clip(f1 * 255, 0, 255).astype(np.uint8)
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    dis.setFinestScale(0)
+    return dis.calc(a, b, None)
 
 
 def substeps_needed(f0: np.ndarray, f1: np.ndarray, cfg: UpsampleConfig) -> tuple[int, np.ndarray | None]:
-    """How many sub-steps the motion from ``f0`` to ``f1`` needs, and the flow (None if one step)."""
+    """How many sub-steps the motion from ``f0`` to ``f1`` needs, and the flow (None if one step).
+
+    The motion is the 99th percentile of the flow magnitude over the pixels whose log intensity
+    changes by at least ``min_log_change`` (the pixels that will fire): a percentile over the whole
+    frame would ignore a small fast target on a still background, the usual tracking case.
+    """
     if not cfg.enabled:
         return 1, None
-    a = np.clip(f0 * 255, 0, 255).astype(np.uint8)
-    b = np.clip(f1 * 255, 0, 255).astype(np.uint8)
-    flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST).calc(a, b, None)
-    mag = np.hypot(flow[..., 0], flow[..., 1])
+    changing = np.abs(np.log(f1 + cfg.log_eps) - np.log(f0 + cfg.log_eps)) >= cfg.min_log_change
+    if not changing.any():
+        return 1, None
+    flow = optical_flow(f0, f1)
+    mag = np.hypot(flow[..., 0], flow[..., 1])[changing]
     motion = float(np.percentile(mag, 99))
     n = int(np.clip(np.ceil(motion / cfg.max_px_per_step), 1, cfg.max_substeps))
     return n, (flow if n > 1 else None)
@@ -89,17 +110,26 @@ def simulate_frames(source: FrameSource, out: str | Path, sensor: SensorConfig, 
     rng = np.random.default_rng(seed)
     sim = EventSimulator(sensor, rng)
     period_us = 1e6 / source.fps
-    chunks: list[np.ndarray] = []
-    writer = None
-    if ext != ".aedat4":
+    # frame times are known up front for frame folders; a video's frame count is only known at the end
+    known = None
+    if source.is_folder and source.n_frames:
+        known = np.round((np.arange(source.n_frames) + 1) * period_us).astype(np.int64)
+    spool = None
+    if ext == ".aedat4" and known is not None:
+        from evtrack.io.aedat4 import AEDAT4EventWriter
+
+        writer = AEDAT4EventWriter(out, sensor_size=(h, w), frame_timestamps_us=known)
+    else:
         from evtrack.io.hdf5 import HDF5EventWriter
 
-        # frame times go into the file when the frame count is known up front (frame folders)
-        known = None
-        if source.is_folder and source.n_frames:
-            known = np.round((np.arange(source.n_frames) + 1) * period_us).astype(np.int64)
-        writer = HDF5EventWriter(out, sensor_size=(h, w), frame_timestamps_us=known,
-                                 attrs={"generator": "evtrack simulate", "source": source.path.name})
+        if ext == ".aedat4":
+            # AEDAT4 interleaves the frame stream with the events, so it needs the frame times
+            # first: spool the events to a hidden HDF5 file beside OUT, then copy them over
+            spool = out.with_name(f".{out.stem}.spool-{os.getpid()}.h5")
+            writer = HDF5EventWriter(spool, sensor_size=(h, w), compression="lzf")
+        else:
+            writer = HDF5EventWriter(out, sensor_size=(h, w), frame_timestamps_us=known,
+                                     attrs={"generator": "evtrack simulate", "source": source.path.name})
     n_events = n_steps = 0
     times: list[int] = []
     prev = None
@@ -109,7 +139,6 @@ def simulate_frames(source: FrameSource, out: str | Path, sensor: SensorConfig, 
             if frame.shape != (h, w):
                 frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
             t_us = int(round((i + 1) * period_us))
-            evs = []
             if prev is not None:
                 n_sub, flow = substeps_needed(prev[1], frame, upsample)
                 t_prev = prev[0]
@@ -117,42 +146,50 @@ def simulate_frames(source: FrameSource, out: str | Path, sensor: SensorConfig, 
                     a = k / n_sub
                     t_k = t_prev + int(round(a * (t_us - t_prev)))
                     if t_k > sim.last_time_us:
-                        evs.append(sim.feed(interpolate(prev[1], frame, flow, a), t_k))
+                        ev = sim.feed(interpolate(prev[1], frame, flow, a), t_k)
                         n_steps += 1
-            evs.append(sim.feed(frame, t_us))
+                        n_events += len(ev)
+                        writer.write(ev)
+            ev = sim.feed(frame, t_us)
             n_steps += 1
+            n_events += len(ev)
+            writer.write(ev)
             prev = (t_us, frame)
             times.append(t_us)
-            for ev in evs:
-                if len(ev) == 0:
-                    continue
-                n_events += len(ev)
-                if writer is not None:
-                    writer.write(ev)
-                else:
-                    chunks.append(ev)
         if not times:
             raise UserError(f"{source.path}: no frames could be read")
         ts = np.asarray(times, dtype=np.int64)
         if boxes is not None and len(boxes) != len(ts):
             raise UserError(f"{source.groundtruth}: {len(boxes)} boxes for {len(ts)} frames; "
                             "expected one box per frame")
-        if writer is not None:
+        if spool is None:
+            if known is None:
+                writer.set_frame_timestamps(ts)
             writer.close()
         else:
-            from evtrack.io import write_aedat4
-
-            events = np.concatenate(chunks) if chunks else np.zeros(0, dtype=EVENT_DTYPE)
-            write_aedat4(out, events, sensor_size=(h, w), frame_timestamps_us=ts)
+            writer.close()
+            _spool_to_aedat4(spool, out, (h, w), ts)
     except BaseException:
-        if writer is not None:
-            writer.abort()
+        writer.abort()
         raise
     finally:
         bar.close()
+        if spool is not None:
+            spool.unlink(missing_ok=True)
     if boxes is not None:
         _write_groundtruth(out.parent, boxes, ts)
     return ConvertResult(n_events, len(ts), n_steps, ts, boxes)
+
+
+def _spool_to_aedat4(spool: Path, out: Path, sensor_size: tuple[int, int], ts: np.ndarray) -> None:
+    """Copy the spooled events into ``out`` (AEDAT4, with the frame times as a frame stream)."""
+    from evtrack.io.aedat4 import AEDAT4EventWriter
+    from evtrack.io.hdf5 import HDF5Reader
+
+    with HDF5Reader(spool) as reader, AEDAT4EventWriter(out, sensor_size=sensor_size,
+                                                        frame_timestamps_us=ts) as writer:
+        for chunk in reader.chunks():
+            writer.write(chunk)
 
 
 def _write_groundtruth(folder: Path, boxes: np.ndarray, ts: np.ndarray) -> None:

@@ -48,7 +48,7 @@ def sequence_preview(seq_dir: str | Path, n_frames: int = 5) -> np.ndarray:
             x, y, bw, bh = boxes[i]
             colour = (0, 160, 0) if not absent[i] else (0, 200, 255)
             cv2.rectangle(img, (int(round(x)), int(round(y))), (int(round(x + bw)), int(round(y + bh))), colour, 1)
-            cv2.putText(img, f"{seq_dir.name[-8:]} f{i}{' absent' if absent[i] else ''} {len(ev)}ev",
+            cv2.putText(img, f"{seq_dir.name} f{i}{' absent' if absent[i] else ''} {len(ev)}ev",
                         (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
             tiles.append(img)
     return np.concatenate(tiles, axis=1)

@@ -17,6 +17,8 @@ import numpy as np
 
 from evtrack.errors import FormatError, UserError
 
+# grey, keeping 16-bit images 16-bit (plain IMREAD_GRAYSCALE would cut them to 8 bits)
+_IMREAD = cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".webp")
 
 
@@ -42,7 +44,7 @@ class FrameSource:
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         if self._files is not None:
             for i, f in enumerate(self._files):
-                img = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
+                img = cv2.imread(str(f), _IMREAD)
                 if img is None:
                     raise FormatError(f"{f}: not an image OpenCV can read (frame {i} of {self.path})")
                 if img.shape != self.frame_size:
@@ -66,6 +68,8 @@ class FrameSource:
 
 
 def _to_float(img: np.ndarray) -> np.ndarray:
+    if img.dtype.kind == "f":  # floating-point TIFF / EXR: taken as intensity in [0, 1]
+        return np.clip(img, 0.0, 1.0).astype(np.float32)
     scale = 65535.0 if img.dtype == np.uint16 else 255.0
     return img.astype(np.float32) / np.float32(scale)
 
@@ -84,7 +88,7 @@ def open_frames(path: str | Path, fps: float | None = None) -> FrameSource:
             raise UserError(f"{folder}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)})")
         if fps is None:
             raise UserError(f"{path}: a frame folder has no frame rate; give one with --fps")
-        first = cv2.imread(str(files[0]), cv2.IMREAD_GRAYSCALE)
+        first = cv2.imread(str(files[0]), _IMREAD)
         if first is None:
             raise FormatError(f"{files[0]}: not an image OpenCV can read")
         gt = next((c for c in (path / "groundtruth_rect.txt", folder.parent / "groundtruth_rect.txt") if c.is_file()),
