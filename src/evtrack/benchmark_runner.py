@@ -31,7 +31,7 @@ from evtrack.metrics.report import score_sequences, summary_json
 from evtrack.metrics.results import write_boxes
 
 # Per-frame averages in Tracker.stats() that are aggregated frame-weighted across sequences.
-AVERAGED_STATS = ("sops", "macs", "energy_mj", "tokens_kept")
+AVERAGED_STATS = ("sops", "macs", "transformer_sops", "energy_mj", "tokens_kept", "tokens_kept_frac")
 
 
 @dataclass(frozen=True)

@@ -76,3 +76,29 @@ def test_per_block_tokens_and_pruning_cuts_block_ops():
     assert [b["tokens"] for b in p["blocks"].values()] == [40, 40]
     assert p["transformer_sops"] < 0.75 * d["transformer_sops"]
     assert p["transformer_sops"] == pytest.approx(sum(b["sops"] for b in p["blocks"].values()))
+
+
+def _ones_conv_reference(x, w, stride, padding, dilation, groups, levels=4):
+    """Accumulates by brute force: convolve the spike counts with an all-ones kernel per group."""
+    counts = torch.round(x * levels)
+    ones = torch.ones((groups, w.shape[1], *w.shape[2:]))
+    recv = torch.nn.functional.conv2d(counts, ones, None, stride, padding, dilation, groups)
+    return float(recv.sum()) * (w.shape[0] // groups)
+
+
+@pytest.mark.parametrize(
+    "kernel, stride, padding, dilation, groups",
+    [(3, 1, 1, 1, 1), (3, 2, 1, 1, 1), (7, 2, 3, 1, 1), (5, 1, 2, 1, 4), (3, 1, 2, 2, 2), (1, 1, 0, 1, 1),
+     (3, 1, "same", 1, 1), (3, 2, (0, 1), 1, 1)],
+)
+def test_conv_sops_equal_brute_force(kernel, stride, padding, dilation, groups):
+    g = torch.Generator().manual_seed(kernel * 10 + stride)
+    x = torch.randint(0, 5, (2, 8, 9, 11), generator=g).float() / 4
+    x[x < 0.5] = 0  # sparse, like real spikes
+    conv = nn.Conv2d(8, 12, kernel, stride, padding, dilation, groups, bias=False)
+    with torch.no_grad(), count_ops(conv, levels=4) as c:
+        conv(x)
+    pad = padding if padding != "same" else kernel // 2 * dilation
+    ref = _ones_conv_reference(x, conv.weight, stride, pad, dilation, groups)
+    assert c.summary()["sops"] == pytest.approx(ref)
+    assert c.summary()["macs"] == 0

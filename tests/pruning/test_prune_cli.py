@@ -64,3 +64,19 @@ def test_apply_checkpoint_pruning_reapplies_and_overrides(ckpt, tmp_path):
     assert m.pruning["keep"] == [0.7] * 4 and m.pruning["prune_template"] is False
     apply_checkpoint_pruning(m, None)
     assert m.pruning is None
+
+
+def test_track_json_reports_ops_with_keep(tmp_path, capsys):
+    import json
+
+    from evtrack.commands.demo import load_sample
+
+    seq = load_sample()
+    init = ",".join(f"{v:.2f}" for v in seq.boxes[0])
+    out = tmp_path / "boxes.txt"
+    assert main(["track", str(seq.events_path), "--init", init, "--frames", "--keep", "default", "--json",
+                 "--out", str(out)]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["keep"] == "default" and res["tokens_kept_frac"] == pytest.approx(730 / 1280)
+    assert res["sops"] > res["transformer_sops"] > 0 and res["energy_mj"] > 0 and res["ops_frames"] > 0
+    assert len(out.read_text().splitlines()) == res["updates"]

@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from evtrack.cli import main as cli_main
 from evtrack.commands.demo import load_sample
@@ -23,6 +24,10 @@ def test_demo_json_runs_out_of_the_box(tmp_path, capsys):
     assert (tmp_path / "demo_overlay.mp4").stat().st_size > 1000
     assert (tmp_path / "demo_frames.png").stat().st_size > 1000
     assert summary["fps"] > 0
+    # op accounting (sampled every 4th call): SOPs, the stem conv's MACs, energy from both, all tokens kept
+    assert summary["sops"] > summary["transformer_sops"] > 0 and summary["macs"] > 0
+    assert summary["energy_mj"] == pytest.approx((4.6 * summary["macs"] + 0.9 * summary["sops"]) * 1e-9)
+    assert summary["tokens_kept_frac"] == 1.0 and summary["ops_frames"] >= 10
     # the shipped tracker must clearly beat standing still on its own sample
     seq = load_sample()
     with seq.open() as reader:

@@ -112,6 +112,11 @@ def run(args: argparse.Namespace) -> int:
         out = {k: v for k, v in report.summary.items() if k not in ("per_sequence", "per_sequence_fps_wall")}
         out.update(dataset=args.dataset, checkpoint=args.checkpoint, keep=args.keep, baseline=args.baseline,
                    out=str(args.out))
+        # cost figures also at the top level (per network call; see Tracker.stats)
+        out.update({k: report.stats[k] for k in ("fps", "fps_wall", "sops", "macs", "transformer_sops", "energy_mj",
+                                                  "tokens_kept", "tokens_kept_frac") if k in report.stats})
+        if args.baseline is None:  # the resolved settings (per-block ratios and options), None when dense
+            out["pruning"] = next((r.stats["pruning"] for r in report.runs.values() if "pruning" in r.stats), None)
         if compare:
             out["compare"] = {k: v.summary() for k, v in compare.items()}
         print(json.dumps(out, default=float))
@@ -123,8 +128,8 @@ def run(args: argparse.Namespace) -> int:
     parts = [f"fps (wall, per worker) {st['fps_wall']:.1f}"]
     if "fps" in st:
         parts.append(f"fps (model) {st['fps']:.1f}")
-    for key, unit in (("sops", "SOPs/frame"), ("macs", "MACs/frame"), ("energy_mj", "mJ/frame"),
-                      ("tokens_kept", "tokens kept")):
+    for key, unit in (("sops", "SOPs/frame"), ("transformer_sops", "transformer SOPs/frame"), ("macs", "MACs/frame"),
+                      ("energy_mj", "mJ/frame"), ("tokens_kept", "tokens kept"), ("tokens_kept_frac", "of dense tokens")):
         if key in st:
             parts.append(f"{unit} {st[key]:.4g}")
     print("; ".join(parts))

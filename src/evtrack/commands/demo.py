@@ -20,6 +20,20 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+OPS_KEYS = ("sops", "macs", "transformer_sops", "energy_mj", "tokens_kept", "tokens_kept_frac", "ops_frames")
+
+
+def ops_summary(stats: dict) -> dict:
+    """The op-accounting fields of ``Tracker.stats()`` for JSON output (per network call)."""
+    return {k: (int(stats[k]) if k == "ops_frames" else float(stats[k])) for k in OPS_KEYS if k in stats}
+
+
+def format_ops(s: dict) -> str:
+    return (f"ops per frame: {s['sops'] / 1e6:.2f} M SOPs ({s['transformer_sops'] / 1e6:.2f} M in transformer "
+            f"blocks), {s['macs'] / 1e6:.2f} M MACs, {s['energy_mj']:.4f} mJ; tokens kept {s['tokens_kept']:.0f} "
+            f"({s['tokens_kept_frac']:.1%}); counted on {s['ops_frames']} frames")
+
+
 def sample_sequence_dir():
     from importlib import resources
     from pathlib import Path
@@ -59,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
     t_total = time.perf_counter()
     seq = load_sample()
-    tracker = load_tracker(args.checkpoint, keep=args.keep, n_threads=args.threads)
+    tracker = load_tracker(args.checkpoint, keep=args.keep, n_threads=args.threads, count_ops=True)
     with seq.open() as reader:
         sensor = reader.info.sensor_size
         res = track_sequence(tracker, reader, seq.init_box, seq.frame_timestamps_us, progress=not args.json)
@@ -88,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         "fps": round(res.fps, 1),
         "mean_latency_ms": round(1000 * float(res.latency_s[1:].mean()), 2),
         "keep": args.keep or "1.0",
+        **ops_summary(res.stats),
         "wall_s": round(time.perf_counter() - t_total, 2),
         **files,
     }
@@ -97,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"sample sequence: {summary['frames']} frames")
         print(f"AUC {summary['auc']:.1f}  PR {summary['pr']:.1f}  NPR {summary['npr']:.1f}  (percent, OPE)")
         print(f"speed: {summary['fps']:.1f} frames/s end to end, {summary['mean_latency_ms']:.1f} ms per update")
+        if "sops" in summary:
+            print(format_ops(summary))
         for k, v in files.items():
             print(f"{k}: {v}")
     return 0

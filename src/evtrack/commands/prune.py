@@ -23,26 +23,40 @@ def register(subparsers) -> None:
         help="keep fraction per prunable block: 'default' (official SDT-V3 schedule, ~57%% of tokens), "
         "'1.0' (dense), one ratio for all blocks, or one per block, comma-separated",
     )
-    p.add_argument("--mode", choices=("reselect", "cumulative"), default="reselect",
-                   help="re-score every block, or stop skipped tokens for good")
-    p.add_argument("--criterion", choices=("ir", "random", "density"), default="ir",
-                   help="token score: information-retaining, random, or input event density")
-    p.add_argument("--keep-template", action="store_true", help="never prune template tokens")
-    p.add_argument("--compensate", action="store_true",
-                   help="rescale linear attention by N/K when running on K of N tokens")
-    p.add_argument("--spatial", choices=("paper", "official"), default="paper", help="IR spatial term form")
-    p.add_argument("--normalize", choices=("minmax", "softmax"), default="minmax", help="IR score normalisation")
-    p.add_argument("--temporal-weight", type=float, default=1.0, help="weight of the IR temporal term")
+    add_pruning_arguments(p)
     p.set_defaults(func=run)
 
 
+def add_pruning_arguments(p, *, defaults: bool = True) -> None:
+    """The pruning option flags (shared by ``prune`` and ``train``). With ``defaults=False`` every
+    flag defaults to None, so a command can tell given flags from stored settings."""
+
+    def d(value):
+        return value if defaults else None
+
+    p.add_argument("--mode", choices=("reselect", "cumulative"), default=d("reselect"),
+                   help="re-score every block, or stop skipped tokens for good")
+    p.add_argument("--criterion", choices=("ir", "random", "density"), default=d("ir"),
+                   help="token score: information-retaining, random, or input event density")
+    p.add_argument("--keep-template", action="store_const", const=True, default=d(False),
+                   help="never prune template tokens")
+    p.add_argument("--compensate", action="store_const", const=True, default=d(False),
+                   help="rescale linear attention by N/K when running on K of N tokens")
+    p.add_argument("--spatial", choices=("paper", "official"), default=d("paper"), help="IR spatial term form")
+    p.add_argument("--normalize", choices=("minmax", "softmax"), default=d("minmax"), help="IR score normalisation")
+    p.add_argument("--temporal-weight", type=float, default=d(1.0), help="weight of the IR temporal term")
+
+
 def options_from_args(args) -> dict:
-    """apply_pruning options of the parsed flags (shared with other commands that take --keep)."""
-    return dict(
-        mode=args.mode, criterion=args.criterion, prune_template=not args.keep_template,
+    """apply_pruning options of the parsed flags (shared with other commands that take --keep); flags
+    left at None (``add_pruning_arguments(defaults=False)``) are omitted."""
+    opts = dict(
+        mode=args.mode, criterion=args.criterion,
+        prune_template=None if args.keep_template is None else not args.keep_template,
         compensate=args.compensate, spatial=args.spatial, normalize=args.normalize,
         temporal_weight=args.temporal_weight,
     )
+    return {k: v for k, v in opts.items() if v is not None}
 
 
 def run(args) -> int:

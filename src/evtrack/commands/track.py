@@ -24,6 +24,10 @@ def register(subparsers) -> None:
     p.add_argument("--keep", default=None, help="token keep ratios: 1.0 (dense), default, or one per block")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--sensor-size", default=None, help="H,W when the recording does not state it")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON summary (updates, fps, SOPs, energy, tokens kept) on stdout; the boxes "
+                   "then go to --out, or into the JSON as 'boxes' without --out")
+    p.add_argument("--no-count-ops", action="store_true", help="skip SOP/energy/token accounting")
     p.set_defaults(func=run)
 
 
@@ -61,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         options["sensor_size"] = (h, w)
     if args.window_ms is not None and args.window_ms <= 0:
         raise UserError(f"--window-ms must be > 0, got {args.window_ms}")
-    tracker = load_tracker(args.checkpoint, keep=args.keep, n_threads=args.threads)
+    tracker = load_tracker(args.checkpoint, keep=args.keep, n_threads=args.threads, count_ops=not args.no_count_ops)
     with open_events(args.recording, **options) as reader:
         info = reader.info
         sensor = info.sensor_size
@@ -91,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         tmp = out.with_name(f".{out.name}.partial")
         tmp.write_text("\n".join(lines) + "\n")
         os.replace(tmp, out)
-    else:
+    elif not args.json:
         sys.stdout.write("\n".join(lines) + "\n")
     if args.video:
         from evtrack.tracker.overlay import PRED_COLOUR, write_video
@@ -101,5 +105,20 @@ def run(args: argparse.Namespace) -> int:
         with open_events(args.recording, **options) as reader:
             frames = ((ev, [(b, PRED_COLOUR)]) for ev, b in zip(reader.slices(full), res.boxes, strict=False))
             write_video(args.video, frames, sensor, fps=min(60.0, 1e6 / max(1, int(np.median(np.diff(full))))))
+    from evtrack.commands.demo import format_ops, ops_summary
+
+    ops = ops_summary(res.stats)
+    if args.json:
+        import json
+
+        summary = {"recording": str(args.recording), "updates": len(res.boxes), "wall_s": round(wall, 3),
+                   "fps": round(res.fps, 2), "keep": args.keep or "1.0", **ops}
+        if args.out:
+            summary["out"] = str(args.out)
+        else:
+            summary["boxes"] = [[round(float(v), 2) for v in b] for b in res.boxes]
+        print(json.dumps(summary))
     print(f"tracked {len(res.boxes)} updates in {wall:.1f} s ({res.fps:.1f} updates/s end to end)", file=sys.stderr)
+    if "sops" in ops:
+        print(format_ops(ops), file=sys.stderr)
     return 0

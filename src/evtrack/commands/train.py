@@ -10,7 +10,10 @@ def register(subparsers) -> None:
         "train",
         help="train a tracker (resumable; under torchrun it uses DDP)",
         description="Train an SDTrack-style spiking tracker on <data>/<split>/<seq>/ sequences. "
-        "Writes OUT/last.pt (resumable) every --ckpt-every-s seconds and OUT/log.csv.",
+        "Writes OUT/last.pt (resumable) every --ckpt-every-s seconds and OUT/log.csv. "
+        "Pruned fine-tuning: --resume CKPT --keep default (or ratios) fine-tunes the token-pruned model "
+        "for --steps steps. --resume continues a run (step, optimiser) only when CKPT has optimiser state "
+        "and the same pruning settings; otherwise a new run starts at step 0 from CKPT's weights.",
     )
     p.add_argument("--config", default="tiny", help="model config name (see `evtrack model-info`)")
     p.add_argument("--data", required=True, nargs="+", help="dataset root(s) holding train/<seq>/ folders")
@@ -26,12 +29,19 @@ def register(subparsers) -> None:
     p.add_argument("--ckpt-every-s", type=float, default=180.0)
     p.add_argument("--max-sequences", type=int, default=None, help="use only the first N sequences")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--keep", default=None,
+                   help="train token-pruned (TP-Spikformer fine-tuning): 'default', one ratio, one per block, or "
+                   "'1.0' for dense; default: the pruning stored in the --resume checkpoint, if any")
+    from evtrack.commands.prune import add_pruning_arguments
+
+    add_pruning_arguments(p, defaults=False)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from evtrack.commands.prune import options_from_args
     from evtrack.errors import UserError
     from evtrack.tracker.train import TrainConfig, train
 
@@ -45,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads, ckpt_every_s=args.ckpt_every_s,
         resume=Path(args.resume) if args.resume else None, export=Path(args.export) if args.export else None,
         max_sequences=args.max_sequences, progress=not args.no_progress,
+        keep=args.keep, pruning=options_from_args(args),
     )
     last = train(tc)
     print(f"checkpoint: {last}")

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -35,53 +36,105 @@ E_SOP_PJ = 0.9
 
 def spike_count(x: torch.Tensor, levels: int) -> float | None:
     """Total unit spikes in x if x is a spike tensor (values k/levels, k in 0..levels), else None."""
+    r = _spike_counts(x, levels)
+    return None if r is None else float(r.sum(dtype=torch.float64))
+
+
+def _spike_counts(x: torch.Tensor, levels: int) -> torch.Tensor | None:
+    """round(x * levels) if every value of x is k/levels with k in 0..levels (else None).
+
+    Fast path: I-LIF outputs are exact multiples of 1/D in floating point, so ``x * D`` equals its
+    rounding bit for bit; otherwise a tolerant check (other neurons' divisions may be inexact).
+    """
     if not x.is_floating_point() or x.numel() == 0:
         return None
-    y = x.detach().to(torch.float64) * levels
+    y = x.detach() * levels
     r = torch.round(y)
-    if bool(((y - r).abs() > 1e-6 * levels).any()) or bool((r < 0).any()) or bool((r > levels).any()):
+    if not torch.equal(r, y) and not bool(((y.double() - r.double()).abs() <= 1e-6 * levels).all()):
         return None
-    return float(r.sum())
+    lo, hi = torch.aminmax(r)
+    if lo < 0 or hi > levels:
+        return None
+    return r
 
 
 def _as_matrix_batch(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return (a[None] if a.dim() == 1 else a), (b[:, None] if b.dim() == 1 else b)
 
 
-def _mm_ops(a: torch.Tensor, b: torch.Tensor, out_numel: int, levels: int) -> tuple[float, float]:
+def _mm_ops(a: torch.Tensor, b: torch.Tensor, out_numel: int, count) -> tuple[float, float]:
     """(sops, macs) of a [..., n, m] @ b [..., m, p] (with broadcasting over the batch dims)."""
     a, b = _as_matrix_batch(a, b)
     n, m, p = a.shape[-2], a.shape[-1], b.shape[-1]
     batch = max(out_numel // max(n * p, 1), 1)
-    ca = spike_count(a, levels)
+    ca = count(a)
     if ca is not None:
         return ca * p * (batch / max(a.numel() // max(n * m, 1), 1)), 0.0
-    cb = spike_count(b, levels)
+    cb = count(b)
     if cb is not None:
         return cb * n * (batch / max(b.numel() // max(m * p, 1), 1)), 0.0
     return 0.0, float(batch * n * m * p)
 
 
-def _linear_ops(x: torch.Tensor, w: torch.Tensor, levels: int) -> tuple[float, float]:
+def _linear_ops(x: torch.Tensor, w: torch.Tensor, count) -> tuple[float, float]:
     fan_out, fan_in = w.shape[0], w.shape[-1]
-    c = spike_count(x, levels)
+    c = count(x)
     if c is not None:
         return c * fan_out, 0.0
     return 0.0, float(x.numel() // fan_in * fan_in * fan_out)
 
 
+@lru_cache(maxsize=512)
+def _reach_1d(n_in: int, k: int, stride: int, pad: int, dil: int, n_out: int) -> tuple[int, ...]:
+    """How many output positions of a 1-D convolution each input position feeds (borders included)."""
+    reach = [0] * n_in
+    for o in range(n_out):
+        for j in range(k):
+            i = o * stride - pad + j * dil
+            if 0 <= i < n_in:
+                reach[i] += 1
+    return tuple(reach)
+
+
+@lru_cache(maxsize=256)
+def _reach_nd(axes: tuple[tuple[int, ...], ...]) -> torch.Tensor:
+    """Outer product of the per-axis reaches (the kernel window is a full box). Do not modify."""
+    with torch.inference_mode(False):
+        reach = torch.ones((), dtype=torch.float64)
+        for geometry in axes:
+            reach = reach[..., None] * torch.tensor(_reach_1d(*geometry), dtype=torch.float64)
+    return reach
+
+
+def _tuple(v, n: int) -> tuple[int, ...]:
+    return tuple(v) if isinstance(v, list | tuple) else (int(v),) * n
+
+
 def _conv_ops(x, w, stride, padding, dilation, groups, out: torch.Tensor, levels: int) -> tuple[float, float]:
-    c = spike_count(x, levels)
+    nd = w.dim() - 2
     fan_in = w.shape[1] * w[0, 0].numel()
-    if c is None:
+    counts = _spike_counts(x, levels)
+    if counts is None:
         return 0.0, float(out.numel() * fan_in)
-    # Exact accumulates: every output sums the spike counts in its receptive field, once per
-    # output channel of its group (borders and strides included).
-    counts = torch.round(x.detach().to(torch.float32) * levels)
-    ones = torch.ones((groups, w.shape[1], *w.shape[2:]), dtype=counts.dtype, device=counts.device)
-    conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[w.dim() - 2]
-    recv = conv(counts, ones, None, stride, padding, dilation, groups)
-    return float(recv.sum(dtype=torch.float64)) * (w.shape[0] // groups), 0.0
+    # Exact accumulates: an input spike at position p reaches reach(p) output positions (separable
+    # over the axes, borders and strides included) in each of the cout / groups output channels of
+    # its group, so SOPs = cout/groups * sum_p reach(p) * (spike count at p summed over channels).
+    per_pos = counts.sum(dim=tuple(range(counts.dim() - nd)), dtype=torch.float64)  # [*spatial]
+    if isinstance(padding, str):  # "same" / "valid": let torch work out the geometry
+        ones_in = torch.ones((1, 1, *per_pos.shape), dtype=torch.float64)
+        ones_k = torch.ones((1, 1, *w.shape[2:]), dtype=torch.float64)
+        conv_t = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[nd]
+        # reach = how many outputs each input feeds: gradient of sum(conv(input)) w.r.t. input
+        with torch.inference_mode(False), torch.enable_grad():
+            inp = ones_in.clone().requires_grad_(True)
+            conv_t(inp, ones_k.clone(), None, stride, padding, dilation).sum().backward()
+            reach = inp.grad[0, 0].detach()
+    else:
+        st, pd, dl = _tuple(stride, nd), _tuple(padding, nd), _tuple(dilation, nd)
+        reach = _reach_nd(tuple(
+            (per_pos.shape[a], w.shape[2 + a], st[a], pd[a], dl[a], out.shape[out.dim() - nd + a]) for a in range(nd)
+        ))
+    return float((per_pos * reach).sum()) * (w.shape[0] // groups), 0.0
 
 
 def _arg(args, kwargs, i, name, default):
@@ -100,6 +153,20 @@ class _Mode(TorchFunctionMode):
     def __init__(self, counter: OpCounter):
         super().__init__()
         self.counter = counter
+        self.memo: dict[int, tuple] = {}  # id -> (tensor, version, count): q, k, v share one input
+
+    def count(self, x: torch.Tensor) -> float | None:
+        """spike_count(x) memoised per tensor object (cleared after every counted forward)."""
+        try:
+            version = x._version
+        except RuntimeError:  # inference tensors have no version counter (and are never modified)
+            version = None
+        hit = self.memo.get(id(x))
+        if hit is not None and hit[0] is x and hit[1] == version:
+            return hit[2]
+        c = spike_count(x, self.counter.levels)
+        self.memo[id(x)] = (x, version, c)  # holding x keeps its id from being reused
+        return c
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -107,7 +174,7 @@ class _Mode(TorchFunctionMode):
         lv = self.counter.levels
         try:
             if func is F.linear:
-                self.counter._add(*_linear_ops(args[0], _arg(args, kwargs, 1, "weight", None), lv))
+                self.counter._add(*_linear_ops(args[0], _arg(args, kwargs, 1, "weight", None), self.count))
             elif func in _CONVS:
                 w = _arg(args, kwargs, 1, "weight", None)
                 ops = _conv_ops(
@@ -116,9 +183,9 @@ class _Mode(TorchFunctionMode):
                 )
                 self.counter._add(*ops)
             elif func in _MATMULS:
-                self.counter._add(*_mm_ops(args[0], args[1], out.numel(), lv))
+                self.counter._add(*_mm_ops(args[0], args[1], out.numel(), self.count))
             elif func in _ADDMMS:
-                self.counter._add(*_mm_ops(args[1], args[2], out.numel(), lv))
+                self.counter._add(*_mm_ops(args[1], args[2], out.numel(), self.count))
         except (IndexError, AttributeError, TypeError):  # an unusual call form: count nothing, never fail
             pass
         return out
@@ -173,7 +240,13 @@ class OpCounter:
         def root_pre(mod, args):
             self.frames += 1
 
+        def root_post(mod, args, out):
+            mode = getattr(self, "_mode", None)
+            if mode is not None:
+                mode.memo.clear()  # release the frame's tensors
+
         self._hooks.append(self.model.register_forward_pre_hook(root_pre))
+        self._hooks.append(self.model.register_forward_hook(root_post))
         for name, blk in self.blocks.items():
 
             def pre(mod, args, _name=name):
@@ -199,6 +272,7 @@ class OpCounter:
 
     def __exit__(self, *exc) -> None:
         self._mode.__exit__(*exc)
+        self._mode.memo.clear()
         for h in self._hooks:
             h.remove()
         self._hooks = []

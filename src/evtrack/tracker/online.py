@@ -27,6 +27,11 @@ from evtrack.tracker.sampler import interval_edges
 SHIPPED_CHECKPOINT = "tiny.pt"
 DEFAULT_SIZE_LR = 0.5
 DEFAULT_MIN_SCORE = 0.0
+# Op counting runs on every COUNT_EVERY-th network call (the 1st, the 1+N-th, ...): counting one call
+# costs about as much as the call itself, so sampling keeps tracking with counting on within ~1.3x of
+# its plain speed; SOPs/energy are averages over the counted calls (same call indices for a dense and
+# a pruned tracker on the same sequence, so their ratio is paired).
+DEFAULT_COUNT_EVERY = 4
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,10 @@ class Tracker:
             the size keeps one bad frame from growing the search region in a feedback loop.
         min_score: below this peak score the target is taken as lost/occluded in this packet and
             the box stays where it was (0 = always follow the peak).
-        count_ops: accumulate SOPs/MACs/energy via ``evtrack.pruning.accounting`` (slower).
+        count_ops: accumulate SOPs/MACs/energy/tokens via ``evtrack.pruning.accounting``.
+        count_every: with ``count_ops``, count every N-th network call only (1 = every call; default
+            ``DEFAULT_COUNT_EVERY``); ``stats()`` reports averages over the counted calls, ``ops_frames``
+            how many were counted, and ``fps`` from the uncounted calls (the tracker's real speed).
         jit: run the dense network as a frozen TorchScript trace (same outputs; tracing costs seconds
             once, and the speed-up measured on the shared dev machine was within its noise, so it is
             off by default). Ignored for pruned models and op counting, which need the eager modules.
@@ -98,6 +106,7 @@ class Tracker:
         size_lr: float = DEFAULT_SIZE_LR,
         min_score: float = DEFAULT_MIN_SCORE,
         count_ops: bool = False,
+        count_every: int = DEFAULT_COUNT_EVERY,
         jit: bool = False,
         representation=None,
     ) -> None:
@@ -115,9 +124,14 @@ class Tracker:
         if not 0.0 <= min_score < 1.0:
             raise UserError(f"min_score must be in [0, 1), got {min_score}")
         self.min_score = float(min_score)
-        self.count_ops = count_ops
+        self.count_ops = bool(count_ops)
+        if int(count_every) < 1:
+            raise UserError(f"count_every must be >= 1, got {count_every}")
+        self.count_every = int(count_every)
         self._counter = None
-        self._counter_ctx = None
+        self._calls = 0  # network calls (updates with events in the search region)
+        self._plain_frames = 0  # updates not slowed down by op counting
+        self._plain_s = 0.0
         self.box: np.ndarray | None = None
         self._z_feat: torch.Tensor | None = None
         self._frames = 0
@@ -170,17 +184,20 @@ class Tracker:
         side = crop_side(b, self.cfg.search_factor, self.cfg.min_search_crop_px)
         crop = crop_around(b[0] + b[2] / 2, b[1] + b[3] / 2, side)
         x = self._frame(events, crop, self.cfg.search_size, t0_us, t1_us)
+        counted = False
         if not bool(x.any()):
             # no events in the search region (static scene or a gap): nothing to see, keep the box
             score = 0.0
         else:
-            # the op counter intercepts aten calls, which inference mode hides: use no_grad then
+            counted = self.count_ops and self._calls % self.count_every == 0
+            self._calls += 1
             if self._compiled is not None:
                 with torch.no_grad():
                     score, offset, size = self._compiled(self._z_feat, x)
                 out = {"score": score, "offset": offset, "size": size}
             else:
-                with (torch.no_grad() if self.count_ops else torch.inference_mode()), self._ops():
+                # the op counter works at the torch-function level, so inference mode is fine
+                with torch.inference_mode(), self._ops(counted):
                     out = self.model(None, x, z_feat=self._z_feat)
             nb, sc = decode_boxes(out, self.window)
             score = float(sc[0])
@@ -193,10 +210,13 @@ class Tracker:
         dt = time.perf_counter() - t
         self._frames += 1
         self._busy_s += dt
+        if not counted:
+            self._plain_frames += 1
+            self._plain_s += dt
         return TrackResult(self.box.copy(), score, dt, crop)
 
-    def _ops(self):
-        if not self.count_ops:
+    def _ops(self, counted: bool = True):
+        if not (self.count_ops and counted):
             return contextlib.nullcontext()
         if self._counter is None:
             from evtrack.pruning.accounting import OpCounter
@@ -205,12 +225,25 @@ class Tracker:
         return self._counter
 
     def stats(self) -> dict:
-        """Accumulated ``frames`` and ``fps`` (updates only); with ``count_ops`` also ``sops``, ``macs``,
-        ``energy_mj`` and ``tokens_kept`` per frame."""
-        out: dict = {"frames": self._frames, "fps": self._frames / self._busy_s if self._busy_s > 0 else 0.0}
-        if self._counter is not None:
+        """Accumulated ``frames`` (updates) and ``fps``; with ``count_ops`` also, per network call,
+        ``sops``, ``macs``, ``transformer_sops``, ``energy_mj`` (E = T (4.6 pJ MAC + 0.9 pJ SOP)),
+        ``tokens_kept`` (tokens processed by all transformer blocks together), ``tokens_kept_frac``
+        (that over the dense count) and ``ops_frames`` (calls counted, see ``count_every``).
+        ``pruning`` is the model's token-pruning settings dict (None when dense).
+
+        ``fps`` is measured on the updates that were not op-counted when there are any (counting
+        slows a call down about 2x), else on all updates.
+        """
+        frames, busy = (self._plain_frames, self._plain_s) if self._plain_frames else (self._frames, self._busy_s)
+        out: dict = {"frames": self._frames, "fps": frames / busy if busy > 0 else 0.0,
+                     "pruning": getattr(self.model, "pruning", None)}
+        if self._counter is not None and self._counter.frames:
             s = self._counter.summary()
-            out.update(sops=s["sops"], macs=s["macs"], energy_mj=s["energy_mj"], tokens_kept=s["tokens"])
+            n_blocks = max(len(s["blocks"]), 1)
+            dense_tokens = n_blocks * self.model.backbone.layout.n_tokens
+            out.update(sops=s["sops"], macs=s["macs"], transformer_sops=s["transformer_sops"],
+                       energy_mj=s["energy_mj"], tokens_kept=s["tokens"], tokens_kept_frac=s["tokens"] / dense_tokens,
+                       ops_frames=s["frames"])
         return out
 
     def box_in_crop(self, box, crop) -> np.ndarray:

@@ -6,6 +6,17 @@ Reproduce the shipped checkpoint (``evtrack/data/tiny.pt``) with::
         --export src/evtrack/data/tiny.pt
 
 (see BENCHMARKS.md, "Tracking accuracy and speed", for the exact run that produced it).
+
+Token-pruned fine-tuning (TP-Spikformer, issue "token pruning")::
+
+    evtrack train --resume src/evtrack/data/tiny.pt --keep default --data data/synth --out runs/tiny_ft \
+        --steps 300 --lr 1e-4 --export runs/tiny_ft/pruned_ft.pt
+
+``--resume`` continues a run (its step and optimiser state) only when the checkpoint holds optimiser
+state and the requested pruning equals the stored one (an interrupted run); otherwise - an exported
+fp16 inference checkpoint, or a dense training checkpoint with ``--keep`` - a new run starts at
+step 0 from the checkpoint's weights (fresh optimiser, warm-up, new log) for ``--steps`` steps.
+The pruning settings are saved in every checkpoint it writes (field ``pruning``).
 Writes ``RUN_DIR/last.pt`` (resumable: weights, optimiser, step) every ``ckpt_every_s`` seconds and
 at the end, and ``RUN_DIR/log.csv`` with the losses. Under ``torchrun`` every rank samples different
 pairs (seed + rank) and rank 0 alone writes files.
@@ -62,6 +73,8 @@ class TrainConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     overrides: dict = field(default_factory=dict)
     progress: bool = True
+    keep: str | None = None  # token pruning ratios (None: whatever the resumed checkpoint stores)
+    pruning: dict = field(default_factory=dict)  # apply_pruning options overriding the stored ones
 
 
 def lr_at(step: int, tc: TrainConfig) -> float:
@@ -122,13 +135,26 @@ def train(
     else:
         cfg = model_config(tc.model, **tc.overrides)
     model = SDTrackNet(cfg).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    step = 0
     if payload is not None:
         load_state(model, payload["model"], source=str(tc.resume))
-        if "optimizer" in payload:
-            opt.load_state_dict(payload["optimizer"])
+    stored = payload.get("pruning") if payload is not None else None
+    _apply_training_pruning(model, stored, tc)
+    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    step = 0
+    continuing = payload is not None and "optimizer" in payload and (model.pruning or None) == (stored or None)
+    if continuing:
+        opt.load_state_dict(payload["optimizer"])
         step = int(payload["step"])
+    extra = None
+    if payload is not None and not continuing:  # a new (fine-tuning) run from the checkpoint's weights
+        extra = {"init_from": str(tc.resume), "init_step": int(payload["step"])}
+    if rank == 0 and payload is not None:
+        import sys
+
+        what = (f"continuing run at step {step}" if continuing else
+                f"new run from the weights of {tc.resume} (its step {int(payload['step'])}), {tc.steps} steps")
+        keep = model.pruning["keep"] if model.pruning else "dense"
+        print(f"train: {what}; token pruning: {keep}", file=sys.stderr)
     net = model
     if distributed:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
@@ -144,7 +170,7 @@ def train(
     writer = None
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-        new_log = not log_path.exists() or payload is None
+        new_log = not log_path.exists() or not continuing
         log_file = open(log_path, "w" if new_log else "a", newline="")
         writer = csv.DictWriter(log_file, fieldnames=LOG_FIELDS)
         if new_log:
@@ -178,7 +204,7 @@ def train(
                 bar.set_postfix(loss=f"{parts['loss']:.3f}", iou=f"{parts['iou']:.2f}")
                 if time.perf_counter() - t_ckpt > tc.ckpt_every_s:
                     log_file.flush()
-                    save_checkpoint(last, net, step=step, optimizer=opt)
+                    save_checkpoint(last, net, step=step, optimizer=opt, extra=extra)
                     t_ckpt = time.perf_counter()
             bar.update(1)
     finally:
@@ -188,12 +214,30 @@ def train(
         if writer is not None:
             log_file.close()
     if rank == 0:
-        save_checkpoint(last, net, step=step, optimizer=opt)
+        save_checkpoint(last, net, step=step, optimizer=opt, extra=extra)
         if tc.export is not None:
-            save_checkpoint(tc.export, net, step=step, half=True)
+            save_checkpoint(tc.export, net, step=step, half=True, extra=extra)
     if distributed:
         torch.distributed.barrier()
     return last
+
+
+def _apply_training_pruning(model: torch.nn.Module, stored: dict | None, tc: TrainConfig) -> None:
+    """Token pruning for training: ``tc.keep`` / ``tc.pruning`` over the resumed checkpoint's settings."""
+    model.pruning = None
+    if tc.keep is None and not stored:
+        if tc.pruning:
+            raise UserError(f"pruning options {sorted(tc.pruning)} need --keep (the checkpoint stores no pruning)")
+        return
+    from evtrack.pruning import finetune_hook
+
+    options = {k: v for k, v in (stored or {}).items() if k != "keep"}
+    options.update(tc.pruning)
+    keep = tc.keep if tc.keep is not None else stored.get("keep")
+    try:
+        finetune_hook(model, keep, **options)
+    except TypeError as exc:
+        raise UserError(f"--resume {tc.resume}: field 'pruning' is invalid ({exc})") from None
 
 
 class _StopRequest:
