@@ -8,13 +8,18 @@ conversion rate of the fast path against the plain push_back loop (the baseline)
 
     python benchmarks/live.py --tracker centroid --seconds 10
     python benchmarks/live.py --tracker model --keep 1.0 --keep default --seconds 20
-    python benchmarks/live.py --tracker centroid --minutes 10      # memory flatness run
+    python benchmarks/live.py --tracker model --threads 1 --minutes 10 --loop-only   # memory flatness
+
+With ``--minutes`` the loop run reports RSS when the first packet arrived, after 60 s of warm-up,
+once a minute and at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
+import os
 import platform
 import resource
 import socket
@@ -101,32 +106,44 @@ def run_one(rec: Path, n_events: int, args, keep: str | None, loop: bool) -> dic
         wait_listening(port, timeout_s=30)
         src = NetworkEventSource("127.0.0.1", port, config=SourceConfig(max_retries=10, backoff_initial_s=0.2))
         st = None
-        rss0 = rss_mib()
+        compute = collections.deque(maxlen=100_000)  # ms inside the tracker per update
+        rss0 = None
         rss_mid = None
+        series = []  # (minute, RSS MiB) in loop mode: memory must stay flat
         t_start = time.monotonic()
         limit_s = args.minutes * 60 if loop else None
+        warm_s = 60.0 if loop else 2.0
         for packet in src:
             if st is None:
                 st = StreamTracker(tracker, init_box=(153, 110, 40, 40), sensor_size=src.sensor_size,
-                                   config=StreamConfig(window_us=int(args.window_ms * 1000)))
+                                   config=StreamConfig(window_us=int(args.window_ms * 1000)),
+                                   on_result=lambda r: compute.append(r.compute_ms) if r.kind == "update" else None)
+                rss0 = rss_mib()  # connected, first packet in; before any tracking
+                t_start = time.monotonic()
             st.push(packet)
             el = time.monotonic() - t_start
-            if rss_mid is None and el > 10:
+            if rss_mid is None and el > warm_s:
                 rss_mid = rss_mib()  # after warm-up
+            if loop and el > 60 * (len(series) + 1):
+                series.append((len(series) + 1, round(rss_mib(), 1)))
             if limit_s is not None and el > limit_s:
                 break
+        wall = time.monotonic() - t_start
         src.close()
         st.close()
         s = st.stats()
+        sent = src.eos_total
         return {
             "tracker": args.tracker, "keep": keep or "dense", "window_ms": args.window_ms, "loop": loop,
-            "wall_s": round(time.monotonic() - t_start, 1),
+            "wall_s": round(wall, 1),
             "p50_ms": round(s.get("latency_p50_ms", float("nan")), 2),
             "p99_ms": round(s.get("latency_p99_ms", float("nan")), 2),
+            "compute_p50_ms": round(float(np.percentile(compute, 50)), 2) if compute else None,
             "updates": s["processed_windows"], "dropped_windows": s["dropped_windows"],
-            "sent": src.eos_total, "received": src.received_events,
-            "rss_start_mib": round(rss0, 1), "rss_after_10s_mib": round(rss_mid, 1) if rss_mid else None,
-            "rss_end_mib": round(rss_mib(), 1),
+            "sent": sent, "received": src.session_events,
+            "lost": None if sent is None else sent - src.session_events, "reconnects": src.reconnects,
+            "rss_start_mib": round(rss0, 1), f"rss_after_{warm_s:g}s_mib": round(rss_mid, 1) if rss_mid else None,
+            "rss_end_mib": round(rss_mib(), 1), "rss_per_minute": series or None,
         }
     finally:
         server.kill()
@@ -144,27 +161,30 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=0.5, help="event rate of the synthetic recording (M ev/s)")
     ap.add_argument("--recording", default=None, help="replay this file instead (needs --sensor-size in it)")
     ap.add_argument("--minutes", type=float, default=None, help="also run a --loop replay this long (memory)")
+    ap.add_argument("--loop-only", action="store_true", help="with --minutes: only the long loop run")
     ap.add_argument("--json", default=None, help="write the results here")
     args = ap.parse_args()
     if args.window_ms <= 0 or args.seconds <= 0:
         ap.error("--window-ms and --seconds must be > 0")
 
+    load0 = os.getloadavg()
     conv = conversion_rate()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         rec = Path(args.recording) if args.recording else Path(tmp) / "rec.npy"
         n = synthetic_recording(rec, args.seconds, args.rate) if not args.recording else None
-        for keep in args.keep or [None]:
+        if args.loop_only and not args.minutes:
+            ap.error("--loop-only needs --minutes")
+        for keep in [] if args.loop_only else (args.keep or [None]):
             rows.append(run_one(rec, n, args, keep, loop=False))
         if args.minutes:
             rows.append(run_one(rec, n, args, (args.keep or [None])[0], loop=True))
-    print(f"# {platform.node()} {platform.processor() or platform.machine()}, python {platform.python_version()}")
+    print(f"# {platform.node()} {platform.processor() or platform.machine()}, python {platform.python_version()}, "
+          f"{os.cpu_count()} CPUs; load average at start {load0[0]:.2f}, at end {os.getloadavg()[0]:.2f}")
     print(f"numpy->dv EventStore: fast {conv['fast_meps']:.2f} M ev/s, push_back loop (baseline) "
           f"{conv['baseline_meps']:.2f} M ev/s, x{conv['speedup']:.1f}")
-    cols = list(rows[0])
-    print(" | ".join(cols))
-    for r in rows:
-        print(" | ".join(str(r[c]) for c in cols))
+    for r in rows:  # runs have different columns (warm-up time, RSS series)
+        print(" | ".join(f"{k}={v}" for k, v in r.items()))
     if args.json:
         Path(args.json).write_text(json.dumps({"conversion": conv, "runs": rows}, indent=1))
 

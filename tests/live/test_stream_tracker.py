@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from types import SimpleNamespace
 
@@ -78,22 +79,43 @@ def test_skips_to_newest_window_and_reports_drops():
     st.close(flush=False)
 
 
-def test_threaded_slow_tracker_keeps_latency_bounded():
-    tr = FakeTracker(delay_s=0.02)  # 20 ms per update, windows of 2 ms arrive every 2 ms
-    st = StreamTracker(tr, init_box=(1, 2, 3, 4), sensor_size=(10, 10), config=StreamConfig(window_us=2000))
-    t = 0
-    start = time.perf_counter()
-    while time.perf_counter() - start < 0.5:
-        st.push(ramp(t, t + 2000, 100))
-        t += 2000
-        time.sleep(0.002)
-    st.close(flush=False)
+class GatedTracker(FakeTracker):
+    """update() signals that it started, then blocks until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def update(self, events, *, t0_us, t1_us):
+        self.entered.set()
+        assert self.gate.wait(30), "test never opened the gate"
+        return super().update(events, t0_us=t0_us, t1_us=t1_us)
+
+
+def test_busy_tracker_skips_to_the_newest_window_with_bounded_backlog():
+    """While one update runs, 50 more windows complete: they are not queued (latency would grow by
+    one update per window) but dropped as they arrive, and the next update is the newest window."""
+    tr = GatedTracker()
+    st = StreamTracker(tr, init_box=(1, 2, 3, 4), sensor_size=(10, 10), config=StreamConfig(window_us=1000))
+    st.push(ramp(0, 1000, 10))
+    st.push(ramp(1000, 2001, 10))  # completes windows 0 (init) and 1 (update: blocks)
+    assert tr.entered.wait(10)
+    for part in np.array_split(ramp(2010, 52_001, 10), 50):  # windows 2..51 complete meanwhile
+        st.push(part)
     s = st.stats()
-    assert s["dropped_windows"] > 50  # most windows had to be skipped
-    assert s["processed_events"] + s["dropped_events"] + s["late_events"] <= s["pushed_events"]
-    # With skipping, latency stays about one update time, not the whole run.
-    assert s["latency_p99_ms"] < 150
-    assert len(tr.calls) < 40
+    # dropped on arrival, so memory stays bounded too: at most max_pending_windows + 1 complete
+    # windows (and the partial one) wait
+    assert s["dropped_windows"] >= 48
+    assert sum(len(c) for c in st._chunks) <= 3 * 100
+    tr.gate.set()
+    st.close(flush=False)
+    res = list(st.results(timeout=0))
+    assert [(r.kind, r.t0_us) for r in res] == [("init", 0), ("update", 1000), ("update", 51_000)]
+    assert res[2].dropped_windows == 49 and res[2].dropped_events == 49 * 100 and res[2].n_events == 100
+    assert [c[2] for c in tr.calls] == [0, 1000, 51_000]
+    s = st.stats()
+    assert s["processed_events"] + s["dropped_events"] + s["late_events"] + 1 == s["pushed_events"]  # + t=52000
 
 
 def test_time_reset_reanchors_windows():
@@ -109,15 +131,18 @@ def test_time_reset_reanchors_windows():
 
 def test_tracker_error_reaches_the_caller():
     errors = []
+    failed = threading.Event()
+
+    def on_error(exc):
+        errors.append(exc)
+        failed.set()
+
     tr = FakeTracker(fail_at=2)
     st = StreamTracker(tr, init_box=(1, 2, 3, 4), sensor_size=(10, 10),
-                       config=StreamConfig(window_us=1000, skip_when_behind=False),
-                       on_error=errors.append)
+                       config=StreamConfig(window_us=1000, skip_when_behind=False), on_error=on_error)
     st.push(ramp(0, 5000, 10))
-    deadline = time.time() + 5
-    while not errors and time.time() < deadline:
-        time.sleep(0.01)
-    assert errors and isinstance(errors[0], ValueError)
+    assert failed.wait(10)
+    assert isinstance(errors[0], ValueError)
     with pytest.raises(RuntimeError, match="worker failed"):
         st.push(ramp(5000, 6000, 10))
     with pytest.raises(RuntimeError):
@@ -144,3 +169,15 @@ def test_bad_input_is_rejected():
                        config=StreamConfig(threaded=False))
     with pytest.raises(UserError, match="dtype"):
         st.push(np.zeros(3, dtype=[("t", "<i8")]))
+
+
+def test_close_does_not_wait_forever_for_a_hung_tracker():
+    tr = GatedTracker()
+    st = StreamTracker(tr, init_box=(1, 2, 3, 4), sensor_size=(10, 10), config=StreamConfig(window_us=1000))
+    st.push(ramp(0, 2001, 10))
+    assert tr.entered.wait(10)
+    with pytest.raises(RuntimeError, match="still busy after 0.2 s"):
+        st.close(timeout_s=0.2)
+    tr.gate.set()
+    st.close()  # the update finished: now it closes
+    assert [r.t0_us for r in st.results(timeout=0)] == [0, 1000, 2000]  # 2000: the flushed partial window

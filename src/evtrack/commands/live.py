@@ -127,8 +127,11 @@ def run(args) -> int:
             try:
                 st.close(flush=ok)
             finally:
+                # received_events: over all connections; sent_events (the end-of-stream count) is
+                # compared with last_connection_events; rejected_events: outside the sensor, dropped.
                 summary = dict(st.stats(), received_events=source.received_events, sent_events=source.eos_total,
-                               reconnects=source.reconnects)
+                               last_connection_events=source.session_events,
+                               rejected_events=source.rejected_events, reconnects=source.reconnects)
                 summary.pop("pushed_events", None)
                 out.write_obj({"type": "summary", **summary})
                 print("evtrack live: " + json.dumps(summary), file=sys.stderr, flush=True)

@@ -8,6 +8,14 @@
 - :mod:`evtrack.live.outputs`: JSON lines, a dv BoundingBox stream, an overlay window or video.
 """
 
-from evtrack.live.stream_tracker import StreamConfig, StreamResult, StreamTracker
-
 __all__ = ["StreamConfig", "StreamResult", "StreamTracker"]
+
+
+def __getattr__(name: str):
+    # Lazy, so that the dv reader process (evtrack.live.reader_process) starts without importing
+    # the tracker side and evtrack.io.
+    if name in __all__:
+        from evtrack.live import stream_tracker
+
+        return getattr(stream_tracker, name)
+    raise AttributeError(f"module 'evtrack.live' has no attribute {name!r}")

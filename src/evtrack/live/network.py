@@ -34,7 +34,8 @@ import numpy as np
 
 from evtrack.errors import FormatError, UserError
 from evtrack.io.events import EVENT_DTYPE
-from evtrack.live.protocol import FrameChecker, eos_marker, from_dv_array, split_eos, to_dv_store
+from evtrack.live.protocol import FrameChecker, eos_marker, split_eos, to_dv_store
+from evtrack.live.reader_process import reader_main
 
 
 class StreamLost(ConnectionError):
@@ -52,19 +53,28 @@ def parse_tcp_url(url: str) -> tuple[str, int]:
 
 # ---------------------------------------------------------------------------------------- writer
 # dv-processing 2.0.4: destroying a NetworkWriter while it still counts a connected client
-# deadlocks inside C++ with the GIL held (the whole process freezes, forever). So a writer is only
-# destroyed once its client count is 0; otherwise it is parked here, and the CLI leaves with
-# os._exit() (see exit_if_writers_leaked) instead of running the destructor at interpreter exit.
+# deadlocks inside C++ with the GIL held (the whole process freezes, forever; not even a signal
+# handler or pytest-timeout can run). So a writer is only destroyed once its client count is 0;
+# otherwise it is *parked*: kept here with one extra, never released reference, so its destructor
+# never runs, not even at interpreter shutdown (the process then exits normally, the OS closes the
+# sockets). The CLI additionally leaves with os._exit() (exit_if_writers_leaked).
 _LEAKED_WRITERS: list = []
+
+
+def _park(writer) -> None:
+    import ctypes
+
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(writer))  # never decremented: no destructor, ever
+    _LEAKED_WRITERS.append(writer)
 
 
 def release_writer(writer, wait_s: float = 2.0) -> bool:
     """Destroy a dv NetworkWriter safely: True if destroyed, False if parked (clients stayed)."""
     end = time.monotonic() + wait_s
     while writer.getClientCount() > 0 and time.monotonic() < end:
-        time.sleep(0.02)
+        time.sleep(0.01)
     if writer.getClientCount() > 0:
-        _LEAKED_WRITERS.append(writer)
+        _park(writer)
         return False
     del writer
     return True
@@ -73,7 +83,6 @@ def release_writer(writer, wait_s: float = 2.0) -> bool:
 def exit_if_writers_leaked(code: int) -> None:
     """End the process without destructors when a writer could not be destroyed safely."""
     if _LEAKED_WRITERS:
-        import os
         import sys
 
         sys.stdout.flush()
@@ -171,6 +180,8 @@ class EventPublisher:
             time.sleep(poll_s)
 
     def publish(self, events: np.ndarray) -> None:
+        # Known limit (dv-processing 2.0.4): writeEvents blocks inside C++ once a connected client
+        # stops reading and the socket buffers are full; the tracker side never depends on this.
         if len(events) == 0:
             return
         self._writer.writeEvents(to_dv_store(events))
@@ -203,56 +214,6 @@ class EventPublisher:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-# ------------------------------------------------------------------------------- reader child
-def _child_main(conn, kind: str, host: str, port: int, serial: str | None, heartbeat_s: float) -> None:
-    """Runs dv's reader (network or camera) in a child process; every message is tagged bytes."""
-
-    def send(tag: bytes, payload: bytes) -> None:
-        conn.send_bytes(tag + payload)
-
-    def send_json(tag: bytes, obj) -> None:
-        send(tag, json.dumps(obj).encode())
-
-    try:
-        import dv_processing as dv
-
-        send(b"R", b"")  # imported: the parent may connect upstream now
-        if kind == "camera":
-            reader = dv.io.camera.open(serial) if serial else dv.io.camera.open()
-        else:
-            reader = dv.io.NetworkReader(host, port)
-        if not reader.isEventStreamAvailable():
-            send_json(b"X", {"message": "the stream has no event stream"})
-            return
-        w, h = reader.getEventResolution()
-        send_json(b"C", {"width": int(w), "height": int(h), "camera": reader.getCameraName()})
-        last = time.monotonic()
-        while True:
-            if conn.poll():
-                if conn.recv_bytes() == b"stop":
-                    break
-            batch = reader.getNextEventBatch()
-            now = time.monotonic()
-            if batch is not None:  # one message per dv packet, even empty: the guard counts them
-                send(b"E", from_dv_array(batch.numpy()).tobytes() if batch.size() else b"")
-                last = now
-                continue
-            if not reader.isRunning():
-                send_json(b"Q", {"message": "stream closed by the sender"})
-                break
-            if now - last > heartbeat_s:
-                send(b"H", b"")
-                last = now
-            time.sleep(0.0005)
-    except (BrokenPipeError, EOFError):
-        return
-    except Exception as exc:  # noqa: BLE001 - reported to the parent as one line
-        try:
-            send_json(b"X", {"message": f"{type(exc).__name__}: {str(exc).split(' [')[0]}"})
-        except (BrokenPipeError, OSError):
-            pass
 
 
 # -------------------------------------------------------------------------------------- guard
@@ -316,8 +277,16 @@ class _Guard:
 
     def close(self) -> None:
         self._stop.set()
+        with self._credit:
+            self._credit.notify_all()
+        # shutdown() first: it wakes a thread blocked in accept()/recv()/sendall() on that socket
+        # (close() alone does not on Linux), so the join below does not have to time out.
         for s in (self.upstream, self.downstream, self.listener):
             if s is not None:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
                 try:
                     s.close()
                 except OSError:
@@ -351,7 +320,7 @@ class SourceConfig:
 class SourceStatus:
     """A change of connection state, for logs and JSON status lines."""
 
-    kind: str  # connecting, connected, dropped, retry, eos, closed
+    kind: str  # connecting, connected, dropped, warning, eos, closed
     message: str
     attempt: int = 0
     delay_s: float = 0.0
@@ -367,10 +336,30 @@ class _ReaderProcess:
     def __init__(self, kind: str, host: str, port: int, serial: str | None, cfg: SourceConfig) -> None:
         ctx = mp.get_context("spawn")  # never fork a process that may hold torch threads
         self.conn, child_conn = ctx.Pipe(duplex=True)
-        self.proc = ctx.Process(target=_child_main, args=(child_conn, kind, host, port, serial, cfg.heartbeat_s),
+        self.proc = ctx.Process(target=reader_main,
+                                args=(child_conn, kind, host, port, serial, cfg.heartbeat_s, EVENT_DTYPE.descr),
                                 daemon=True, name="evtrack-dv-reader")
         self.proc.start()
         child_conn.close()
+
+    def died(self, starting: bool = False) -> str:
+        """Why the reader process ended, for the error message (waits briefly to reap it)."""
+        self.proc.join(timeout=1.0)
+        code = self.proc.exitcode
+        if code is None:
+            how = "closed its pipe"
+        elif code < 0:
+            import signal
+
+            try:
+                how = f"was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                how = f"was killed by signal {-code}"
+        else:
+            how = f"exited with code {code}"
+        if starting:
+            return f"dv reader process {how} while starting (dv-processing import failed?)"
+        return f"dv reader process {how} (dv-processing could not decode the stream: corrupt or not a dv stream)"
 
     def stop(self) -> None:
         try:
@@ -407,11 +396,29 @@ class NetworkEventSource:
         self.name = f"tcp://{host}:{port}" if kind == "tcp" else f"camera {serial or '(first found)'}"
         self.sensor_size: tuple[int, int] | None = None  # (height, width), once connected
         self.camera_name: str | None = None
-        self.received_events = 0
+        self.received_events = 0  # over all connections
+        self.session_events = 0  # over the current connection (what an EOS count is checked against)
         self.eos_total: int | None = None
+        self.rejected_events = 0  # outside the announced sensor size (dropped)
         self.reconnects = 0
         self._closed = threading.Event()
         self._connected = threading.Event()
+
+    def _in_bounds(self, events: np.ndarray) -> np.ndarray:
+        """Drop events outside the announced sensor (a hostile or corrupt sender), reported once."""
+        if self.sensor_size is None or len(events) == 0:
+            return events
+        h, w = self.sensor_size
+        ok = (events["x"] >= 0) & (events["x"] < w) & (events["y"] >= 0) & (events["y"] < h)
+        if ok.all():
+            return events
+        bad = int(len(events) - ok.sum())
+        if self.rejected_events == 0:
+            i = int(np.argmin(ok))
+            self._status("warning", f"{self.name}: event at x={events['x'][i]}, y={events['y'][i]} outside the "
+                         f"{w}x{h} sensor the stream announced; such events are dropped and counted")
+        self.rejected_events += bad
+        return events[ok]
 
     def _status(self, kind: str, message: str, attempt: int = 0, delay_s: float = 0.0) -> None:
         if self.on_status is not None:
@@ -484,7 +491,7 @@ class NetworkEventSource:
         try:
             msg = reader.conn.recv_bytes()
         except (EOFError, OSError):
-            raise StreamLost(f"{self.name}: dv reader process died (exit code {reader.proc.exitcode})") from None
+            raise StreamLost(f"{self.name}: {reader.died(starting=True)}") from None
         if msg[:1] == b"X":
             raise StreamLost(f"{self.name}: {json.loads(msg[1:])['message']}")
 
@@ -520,6 +527,7 @@ class NetworkEventSource:
 
     def _pump(self, reader: _ReaderProcess, guard: _Guard | None) -> Iterator[np.ndarray]:
         cfg = self.config
+        self.session_events = 0
         start = time.monotonic()
         last_msg = last_data = start
         connected = False
@@ -529,7 +537,7 @@ class NetworkEventSource:
             if not reader.conn.poll(0.05):
                 now = time.monotonic()
                 if not reader.proc.is_alive() and not reader.conn.poll():
-                    raise StreamLost(f"{self.name}: dv reader process died (exit code {reader.proc.exitcode})")
+                    raise StreamLost(f"{self.name}: {reader.died()}")
                 if not connected and now - start > cfg.connect_timeout_s + 5.0:  # + process start-up
                     raise StreamLost(f"{self.name}: dv reader did not start within {cfg.connect_timeout_s + 5:g} s")
                 if connected and now - last_msg > cfg.stall_timeout_s:
@@ -542,7 +550,7 @@ class NetworkEventSource:
             try:
                 msg = reader.conn.recv_bytes()
             except (EOFError, OSError):
-                raise StreamLost(f"{self.name}: dv reader process died (exit code {reader.proc.exitcode})") from None
+                raise StreamLost(f"{self.name}: {reader.died()}") from None
             last_msg = time.monotonic()
             tag, payload = msg[:1], msg[1:]
             if tag == b"E":
@@ -551,14 +559,17 @@ class NetworkEventSource:
                     guard.consumed_one()
                 events = np.frombuffer(payload, dtype=EVENT_DTYPE)
                 events, total = split_eos(events)
-                self.received_events += len(events)
+                self.received_events += len(events)  # arrived (rejected_events of them then dropped)
+                self.session_events += len(events)
+                events = self._in_bounds(events)
                 if len(events):
                     yield events
                 if total is not None:
                     self.eos_total = total
-                    lost = total - self.received_events
-                    self._status("eos", f"end of stream: received {self.received_events} of {total} events sent"
-                                 + (f" ({lost} missing)" if lost else ""))
+                    lost = total - self.session_events
+                    self._status("eos", f"end of stream: received {self.session_events} of {total} events sent"
+                                 + (f" ({lost} missing)" if lost else "")
+                                 + (f" on this connection; {self.received_events} in all" if self.reconnects else ""))
                     return
             elif tag in (b"R", b"H"):
                 pass

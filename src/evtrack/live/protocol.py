@@ -87,12 +87,9 @@ def to_dv_store(events: np.ndarray):
 
 def from_dv_array(arr: np.ndarray) -> np.ndarray:
     """dv's ``EventStore.numpy()`` array (timestamp, x, y, polarity; padded) -> canonical events."""
-    out = np.empty(len(arr), dtype=EVENT_DTYPE)
-    out["t"] = arr["timestamp"]
-    out["x"] = arr["x"]
-    out["y"] = arr["y"]
-    out["p"] = arr["polarity"]
-    return out
+    from evtrack.live.reader_process import _canonical
+
+    return _canonical(arr, EVENT_DTYPE)
 
 
 @dataclass(frozen=True)

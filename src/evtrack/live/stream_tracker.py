@@ -261,7 +261,11 @@ class StreamTracker:
         self._stats.dropped_events += len(dropped)
 
     def _take(self, final: bool) -> tuple | None:
-        """Next window to process under the skip policy, or None when none is complete."""
+        """Next window to process under the skip policy, or None when none is complete.
+
+        Called with the lock held. The drops counted so far are handed over with the window (and
+        reset), so drops that happen while it is being tracked go to the next result.
+        """
         cfg = self.config
         n_complete = self._n_complete()
         if n_complete == 0:
@@ -269,7 +273,7 @@ class StreamTracker:
                 t0 = self._win_start
                 ev, done_at = self._split(self._t_max + 1)
                 self._win_start = t0 + cfg.window_us
-                return t0, t0 + cfg.window_us, ev, done_at
+                return t0, t0 + cfg.window_us, ev, done_at, self._take_drops()
             return None
         if cfg.skip_when_behind and self._initialized and n_complete > cfg.max_pending_windows:
             self._drop_windows(n_complete - 1)
@@ -277,10 +281,15 @@ class StreamTracker:
         t1 = t0 + cfg.window_us
         ev, done_at = self._split(t1)
         self._win_start = t1
-        return t0, t1, ev, done_at
+        return t0, t1, ev, done_at, self._take_drops()
+
+    def _take_drops(self) -> tuple[int, int, int]:
+        drops = tuple(self._pending_dropped)
+        self._pending_dropped = [0, 0, 0]
+        return drops
 
     # --------------------------------------------------------------- processing
-    def _process(self, t0: int, t1: int, ev: np.ndarray, done_at: float) -> StreamResult:
+    def _process(self, t0: int, t1: int, ev: np.ndarray, done_at: float, drops: tuple[int, int, int]) -> StreamResult:
         start = time.perf_counter()
         if not self._initialized:
             r = self.tracker.init(ev, self.init_box, sensor_size=self.sensor_size, t0_us=t0, t1_us=t1)
@@ -292,9 +301,7 @@ class StreamTracker:
         end = time.perf_counter()
         box = tuple(float(v) for v in (r.box if r is not None else self.init_box))
         score = float(r.score) if r is not None else 1.0
-        with self._lock:
-            dw, de, dl = self._pending_dropped
-            self._pending_dropped = [0, 0, 0]
+        dw, de, dl = drops
         res = StreamResult(
             index=self._index, kind=kind, t0_us=t0, t1_us=t1, box=box, score=score, n_events=len(ev),
             latency_ms=(end - done_at) * 1e3, compute_ms=(end - start) * 1e3,
@@ -365,8 +372,12 @@ class StreamTracker:
     def error(self) -> BaseException | None:
         return self._error
 
-    def close(self, flush: bool = True) -> None:
-        """Stop; with ``flush`` the events after the last full window are tracked as a final window."""
+    def close(self, flush: bool = True, timeout_s: float | None = 60.0) -> None:
+        """Stop; with ``flush`` the events after the last full window are tracked as a final window.
+
+        Waits at most ``timeout_s`` for the worker's current update (RuntimeError if it is still
+        busy then: a hung tracker; the daemon worker does not keep the process alive).
+        """
         with self._lock:
             if self._closed and self._worker is None:
                 return
@@ -374,7 +385,9 @@ class StreamTracker:
             self._closed = True
             self._lock.notify_all()
         if self._worker is not None:
-            self._worker.join()
+            self._worker.join(timeout_s)
+            if self._worker.is_alive():
+                raise RuntimeError(f"StreamTracker worker still busy after {timeout_s:g} s (tracker update hung?)")
             self._worker = None
         elif flush:
             self._drain(final=True)
