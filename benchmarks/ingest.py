@@ -19,6 +19,7 @@ optionally writes JSON.
 
     python benchmarks/ingest.py                 # 1 M and 20 M events
     python benchmarks/ingest.py --quick         # 1 M events, 1 repeat, no 20 M files
+    python benchmarks/ingest.py --files-only --read-only --formats aedat4 --repeats 15   # AEDAT4 read vs dv
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from evtrack.io import open_events, write_aedat4, write_hdf5
+from evtrack.io.aedat4 import AEDAT4EventWriter
 from evtrack.io.events import EVENT_DTYPE
 from evtrack.io.representations import count_frame, sdtrack_frame, time_surface, voxel_grid
 
@@ -69,6 +71,9 @@ def synthetic_events(n: int, seed: int = 0) -> np.ndarray:
     return ev
 
 
+CLOCK: Callable[[], float] = time.perf_counter  # --clock cpu: time.process_time (this process's CPU time)
+
+
 def race(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
     """Best time of each function over ``repeats`` interleaved rounds, after one warm-up each.
 
@@ -80,9 +85,9 @@ def race(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]
     best = dict.fromkeys(fns, float("inf"))
     for _ in range(repeats):
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start = CLOCK()
             fn()
-            best[name] = min(best[name], time.perf_counter() - start)
+            best[name] = min(best[name], CLOCK() - start)
     return best
 
 
@@ -243,6 +248,20 @@ def dv_decode_only(path: Path) -> int:
     return n
 
 
+def dv_decode_numpy(path: Path) -> int:
+    """dv's decode loop plus ``EventStore.numpy()`` per packet: the least any numpy consumer pays."""
+    import dv_processing as dv
+
+    rec = dv.io.MonoCameraRecording(str(path))
+    n = 0
+    while True:
+        batch = rec.getNextEventBatch()
+        if batch is None:
+            break
+        n += len(batch.numpy())
+    return n
+
+
 def ours_read_only(path: Path) -> int:
     n = 0
     with open_events(path) as reader:
@@ -267,19 +286,25 @@ def read_window_voxelize(path: Path, n_bins: int, window_us: int, how: str) -> i
     return n  # how == "none": reading and windowing alone
 
 
-def bench_files(ev: np.ndarray, n_bins: int, window_us: int, repeats: int, workdir: Path) -> list[Row]:
+FILE_FORMATS = {"hdf5": "HDF5 (gzip, write_hdf5 default)", "hdf5-raw": "HDF5 (uncompressed)", "aedat4": "AEDAT4 (LZ4)"}
+
+
+def bench_files(ev: np.ndarray, n_bins: int, window_us: int, repeats: int, workdir: Path,
+                formats: list[str] | None = None, read_only: bool = False,
+                aedat4_packet: int | None = None) -> list[Row]:  # fmt: skip
     n = len(ev)
     rows: list[Row] = []
-    files = {
-        "HDF5 (gzip, write_hdf5 default)": workdir / f"ingest_{n}.h5",
-        "HDF5 (uncompressed)": workdir / f"ingest_{n}_raw.h5",
-        "AEDAT4 (LZ4)": workdir / f"ingest_{n}.aedat4",
-    }
+    suffixes = {"hdf5": ".h5", "hdf5-raw": "_raw.h5", "aedat4": ".aedat4"}
+    files = {FILE_FORMATS[f]: workdir / f"ingest_{n}{suffixes[f]}" for f in (formats or list(FILE_FORMATS))}
     for label, path in files.items():
         if path.exists():
             continue
         start = time.perf_counter()
-        if label.startswith("AEDAT4"):
+        if label.startswith("AEDAT4") and aedat4_packet:
+            with AEDAT4EventWriter(path, sensor_size=(HEIGHT, WIDTH)) as writer:  # one dv packet per write
+                for s in range(0, n, aedat4_packet):
+                    writer.write(ev[s : s + aedat4_packet])
+        elif label.startswith("AEDAT4"):
             write_aedat4(path, ev, sensor_size=(HEIGHT, WIDTH))
         else:
             compression = None if "uncompressed" in label else "gzip"
@@ -294,17 +319,21 @@ def bench_files(ev: np.ndarray, n_bins: int, window_us: int, repeats: int, workd
         fns: dict[str, Callable[[], object]] = {"read": lambda p=path: ours_read_only(p)}
         if label.startswith("AEDAT4"):
             fns["dv"] = lambda p=path: dv_decode_only(p)
-        for how in ("none", "evtrack", "numpy", "tonic"):
+            fns["dv+numpy"] = lambda p=path: dv_decode_numpy(p)
+        hows = ("none",) if read_only else ("none", "evtrack", "numpy", "tonic")
+        for how in hows:
             fns[how] = lambda p=path, h=how: read_window_voxelize(p, n_bins, window_us, h)
         times = race(fns, repeats)
         if "dv" in times:
             rows.append(Row(section, "dv-processing decode loop only", n, times["dv"], "dv decode", 1.0))
+            rows.append(Row(section, "dv-processing decode loop + EventStore.numpy()", n, times["dv+numpy"],
+                            "dv decode", times["dv"] / times["dv+numpy"]))  # fmt: skip
             rows.append(Row(section, "evtrack open_events().chunks() only", n, times["read"], "dv decode",
                             times["dv"] / times["read"]))  # fmt: skip
         else:
             rows.append(Row(section, "evtrack open_events().chunks() only", n, times["read"]))
         rows.append(Row(section, "evtrack open_events().windows() only", n, times["none"]))
-        for how in ("evtrack", "numpy", "tonic"):
+        for how in hows[1:]:
             rows.append(Row(section, f"read + window + {how} voxelize", n, times[how], "tonic",
                             times["tonic"] / times[how]))  # fmt: skip
     return rows
@@ -336,6 +365,7 @@ def environment(threads: int) -> dict:
         "tonic": tonic.__version__,
         "threads": threads,
         "load_avg_1min": os.getloadavg()[0],
+        "clock": "process_time" if CLOCK is time.process_time else "perf_counter",
     }
 
 
@@ -348,11 +378,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="threads for the multi-threaded row")
     parser.add_argument("--workdir", type=Path, default=None, help="where to write the test files (default: temp)")
     parser.add_argument("--no-files", action="store_true", help="skip the file sections")
+    parser.add_argument("--files-only", action="store_true", help="only the file sections (read + window + voxelize)")
+    parser.add_argument("--read-only", action="store_true", help="file sections: reading rows only, no voxelizing")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="wall: perf_counter; cpu: process_time, less disturbed by other jobs")  # fmt: skip
+    parser.add_argument("--aedat4-packet", type=int, default=None,
+                        help="write the AEDAT4 file one dv packet per N events (default: write_aedat4; dv then stores 10,000-event packets)")  # fmt: skip
+    parser.add_argument("--formats", nargs="+", choices=list(FILE_FORMATS), default=list(FILE_FORMATS),
+                        help="file formats for the file sections")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="1 M events, 1 repeat: a fast smoke run")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows and environment as JSON")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.repeats = [1_000_000], 1
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     if any(s < 2 for s in args.sizes) or args.bins < 1 or args.window_us < 1 or args.repeats < 1 or args.threads < 1:
         parser.error("sizes must be >= 2; bins, window-us, repeats and threads must be >= 1")
 
@@ -361,12 +401,14 @@ def main(argv: list[str] | None = None) -> int:
         for n in args.sizes:
             print(f"{n:,} events: generating", file=sys.stderr)
             ev = synthetic_events(n)
-            rows += bench_memory(ev, args.bins, args.repeats, args.threads, with_add_at=n <= 2_000_000)
-            rows += bench_windows(ev, args.bins, args.window_us, args.repeats)
-            if n == args.sizes[0]:
-                rows += bench_other(ev, args.window_us, args.repeats)
+            if not args.files_only:
+                rows += bench_memory(ev, args.bins, args.repeats, args.threads, with_add_at=n <= 2_000_000)
+                rows += bench_windows(ev, args.bins, args.window_us, args.repeats)
+                if n == args.sizes[0]:
+                    rows += bench_other(ev, args.window_us, args.repeats)
             if not args.no_files:
-                rows += bench_files(ev, args.bins, args.window_us, args.repeats, Path(tmp))
+                rows += bench_files(ev, args.bins, args.window_us, args.repeats, Path(tmp), args.formats, args.read_only,
+                                    args.aedat4_packet)  # fmt: skip
             print(markdown([r for r in rows if r.n_events == n]), file=sys.stderr)
     env = environment(args.threads)
     print(f"\nenvironment: {env}\n")

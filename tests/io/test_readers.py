@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from evtrack.io import EVENT_DTYPE, EventReader, RecordingInfo, open_events, write_hdf5
-from evtrack.io.events import empty_events, random_events
+from evtrack.io.events import as_events, empty_events, random_events
 
 # From /work/shared/data/events/README.md
 REAL = {
@@ -296,8 +296,8 @@ def test_aedat4_event_stream_with_another_name(tmp_path):
     np.testing.assert_array_equal(ev["p"], np.arange(10) % 2)
 
 
-def test_padded_record_conversion_matches_field_copy():
-    from evtrack.io.events import fill_from_padded, is_padded_event_layout
+def test_decoder_records_are_viewed_as_canonical_events_without_copy():
+    from evtrack.io.events import canonical_view, is_padded_event_layout
 
     padded = np.dtype(
         {
@@ -312,10 +312,56 @@ def test_padded_record_conversion_matches_field_copy():
     for f in "txyp":
         raw[f] = ev[f]
     assert is_padded_event_layout(padded)
+    assert is_padded_event_layout(EVENT_DTYPE)
     assert not is_padded_event_layout(EVENT_DTYPE.newbyteorder(">"))
     assert not is_padded_event_layout(np.dtype([("t", "<f8"), ("x", "<i2"), ("y", "<i2"), ("p", "u1")]))
-    out = np.empty(len(ev), dtype=EVENT_DTYPE)
-    fill_from_padded(out, raw)
+    packed = np.dtype([("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "i1")])  # the old 13-byte layout
+    assert not is_padded_event_layout(packed)
+    assert canonical_view(np.zeros(3, packed)) is None
+    out = canonical_view(raw)
+    assert out.dtype == EVENT_DTYPE and np.shares_memory(out, raw)
     np.testing.assert_array_equal(out, ev)
-    empty = np.empty(0, dtype=EVENT_DTYPE)
-    fill_from_padded(empty, raw[:0])
+    strided = canonical_view(raw[::2])  # a strided input is copied once, then viewed
+    np.testing.assert_array_equal(strided, ev[::2])
+    assert len(canonical_view(raw[:0])) == 0
+
+
+def test_old_packed_13_byte_arrays_are_still_accepted(tmp_path):
+    packed = np.dtype([("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "i1")])
+    ev = random_events(2_000, seed=12)
+    old = np.empty(len(ev), dtype=packed)
+    for f in "txyp":
+        old[f] = ev[f]
+    assert old.dtype.itemsize == 13 and EVENT_DTYPE.itemsize == 16
+    np.testing.assert_array_equal(as_events(old), ev)
+    np.save(tmp_path / "old.npy", old)
+    with open_events(tmp_path / "old.npy", chunk_events=700) as reader:
+        np.testing.assert_array_equal(reader.read_all(), ev)
+
+
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_scan_events_matches_numpy(contiguous):
+    from evtrack.io.packing import scan_events
+
+    rng = np.random.default_rng(17)
+    for trial in range(40):
+        ev = random_events(int(rng.integers(1, 300)), height=260, width=346, seed=trial)
+        if trial % 3 == 0:
+            k = rng.integers(0, len(ev), 3)
+            ev["x"][k] = rng.choice([-1, 346, 400, -32768, 32767], 3)
+        if trial % 5 == 1:
+            ev["y"][rng.integers(0, len(ev))] = rng.choice([-5, 260, 1000])
+        if trial % 4 == 2 and len(ev) > 2:
+            ev["t"][rng.integers(1, len(ev))] -= 10**6
+        arr = ev
+        if not contiguous:
+            arr = np.zeros(2 * len(ev), ev.dtype)[::2]
+            for f in "txyp":
+                arr[f] = ev[f]
+        t_prev = int(ev["t"][0]) - (trial % 7 == 3) * 10**7 + (trial % 7 == 4)
+        for h, w in ((260, 346), (40_000, 50_000)):
+            t = np.concatenate([[t_prev], ev["t"]])
+            back = np.flatnonzero(t[1:] < t[:-1])
+            bad = (ev["x"] < 0) | (ev["x"] >= min(w, 32768)) | (ev["y"] < 0) | (ev["y"] >= min(h, 32768))
+            want = (int(back[0]), -1, 0) if len(back) else (-1, int(np.argmax(bad)) if bad.any() else -1, int(bad.sum()))
+            assert scan_events(arr, t_prev, w, h) == want, (trial, h, w)

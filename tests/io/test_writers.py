@@ -161,3 +161,23 @@ def test_cli_convert_measures_missing_sensor_size(tmp_path, capsys):
     with open_events(out) as reader:
         assert reader.info.sensor_size == (100, 120)
         np.testing.assert_array_equal(reader.read_all(), ev)
+
+
+def test_aedat4_chunks_are_bounded_views_and_rereadable(tmp_path):
+    """dv packets are handed out zero-copy (cut when longer than chunk_events), the
+    first iteration (which reuses the recording opened for the metadata) and later ones agree, and
+    an abandoned iteration does not disturb the next."""
+    ev = random_events(50_000, duration_us=500_000, seed=16)
+    frames = _frames(500_000)
+    path = write_aedat4(tmp_path / "c.aedat4", ev, sensor_size=(260, 346), frame_timestamps_us=frames)
+    for chunk_events in (3_000, 25_000, 1 << 20):
+        with open_events(path, chunk_events=chunk_events) as reader:
+            first = list(reader.chunks())
+            assert all(0 < len(c) <= chunk_events for c in first)
+            np.testing.assert_array_equal(np.concatenate(first), ev)
+            for _ in reader.chunks():
+                break  # abandoned
+            np.testing.assert_array_equal(reader.read_all(), ev)
+            edges = np.arange(0, 500_001, 33_333)
+            for got, t0, t1 in zip(reader.slices(edges), edges[:-1], edges[1:], strict=True):
+                np.testing.assert_array_equal(got, ev[(ev["t"] >= t0) & (ev["t"] < t1)])

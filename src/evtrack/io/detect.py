@@ -22,6 +22,8 @@ def sniff_format(path: str | Path) -> str:
     with open(path, "rb") as fh:
         head = fh.read(4096)
     suffix = path.suffix.lower()
+    if not head:
+        raise FormatError(f"{path}: empty file (0 bytes); expected event data")
     if head.startswith(b"#!AER-DAT4"):
         return "aedat4"
     if head.startswith(b"#!AER-DAT"):

@@ -50,7 +50,9 @@ class NumpyReader(EventReader):
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
             if isinstance(exc, FormatError):
                 raise
-            raise FormatError(f"{self.path}: not a readable .npy/.npz event file ({exc})") from exc
+            raise FormatError(
+                f"{self.path}: not a readable .npy/.npz event file ({exc}){_npy_size_hint(self.path)}"
+            ) from exc
         t = self._cols["t"]
         if time_unit == "auto":
             time_unit = "s" if t.dtype.kind == "f" else "us"
@@ -106,3 +108,23 @@ class NumpyReader(EventReader):
             e = min(s + self.chunk_events, n)
             part = np.rec.fromarrays([np.asarray(self._cols[f][s:e]) for f in "txyp"], names="t,x,y,p")
             yield as_events(part, source=f"{self.path} (events {s}..{e - 1})", time_scale=self._scale)
+
+
+def _npy_size_hint(path: Path) -> str:
+    """'; header declares N events = B bytes of data, file holds only b' for a truncated .npy."""
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(fh)
+            data_start = fh.tell()
+        expected = int(np.prod(shape)) * dtype.itemsize
+        found = path.stat().st_size - data_start
+    except Exception:  # not even a readable header: the caller's message says what failed
+        return ""
+    if found >= expected:
+        return ""
+    return (
+        f"; truncated: the header declares {int(np.prod(shape))} records = {expected} bytes of data, "
+        f"the file holds {found}"
+    )

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from evtrack.errors import FormatError, UserError
-from evtrack.io.events import EVENT_DTYPE, fill_from_padded, is_padded_event_layout
+from evtrack.io.events import EVENT_DTYPE, canonical_view
 from evtrack.io.reader import EventReader, EventRepairWarning, RecordingInfo
 
 # Data word sizes in bytes: EVT2 words are 32 bit, EVT3 16 bit, DAT events 64 bit.
@@ -176,10 +176,9 @@ class PropheseeReader(EventReader):
                 )
             if arr is None:
                 break
-            ev = np.empty(len(arr), dtype=EVENT_DTYPE)
-            if is_padded_event_layout(arr.dtype):
-                fill_from_padded(ev, arr)
-            else:
+            ev = canonical_view(arr)  # expelliarmus' records are EVENT_DTYPE's bytes: no copy
+            if ev is None:
+                ev = np.zeros(len(arr), dtype=EVENT_DTYPE)
                 for name in ("t", "x", "y", "p"):
                     ev[name] = arr[name]
             n_read += len(ev)

@@ -25,10 +25,12 @@ import numpy as np
 
 from evtrack.errors import FormatError, UserError
 from evtrack.io.events import EVENT_DTYPE, concat_events, empty_events
+from evtrack.io.packing import scan_events
 
-#: Default number of events per chunk: 16 MiB of canonical events, small enough to stay bounded,
+#: Default upper bound on events per chunk: 16 MiB of canonical events, small enough to stay bounded,
 #: large enough that per-chunk Python overhead is negligible.
 DEFAULT_CHUNK_EVENTS = 1 << 20
+_NO_TIME = np.iinfo(np.int64).min
 
 
 class EventRepairWarning(UserWarning):
@@ -207,6 +209,9 @@ class EventReader:
     # ---------------------------------------------------------------- validation
     def _validated(self, raw: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
         size = self.info.sensor_size
+        h, w = size if size is not None else ("?", "?")
+        # No declared sensor: only negative coordinates are impossible (32768 = beyond int16).
+        h_lim, w_lim = (32768, 32768) if size is None else (min(int(h), 32768), min(int(w), 32768))
         prev_t: int | None = None
         offset = 0  # index (in file order, before dropping) of the chunk's first event
         dropped = 0
@@ -216,46 +221,33 @@ class EventReader:
                     continue
                 if chunk.dtype != EVENT_DTYPE:
                     raise TypeError(f"{type(self).__name__} yielded dtype {chunk.dtype}, not EVENT_DTYPE")
-                t = np.ascontiguousarray(chunk["t"])  # the packed column is strided; compare contiguous
-                if prev_t is not None and t[0] < prev_t:
+                # One compiled pass: order and bounds together (numpy needed ~6 passes and copies).
+                i_back, first, n_bad = scan_events(chunk, _NO_TIME if prev_t is None else prev_t, w_lim, h_lim)
+                if i_back >= 0:
+                    before = prev_t if i_back == 0 else int(chunk["t"][i_back - 1])
                     raise FormatError(
-                        f"{self.path}: timestamps go backwards at event {offset}: "
-                        f"t = {int(t[0])} us after t = {prev_t} us (expected non-decreasing)"
+                        f"{self.path}: timestamps go backwards at event {offset + i_back}: "
+                        f"t = {int(chunk['t'][i_back])} us after t = {before} us (expected non-decreasing)"
                     )
-                if np.any(t[1:] < t[:-1]):
-                    i = int(np.flatnonzero(t[1:] < t[:-1])[0])
-                    raise FormatError(
-                        f"{self.path}: timestamps go backwards at event {offset + i + 1}: "
-                        f"t = {int(t[i + 1])} us after t = {int(t[i])} us (expected non-decreasing)"
-                    )
-                prev_t = int(t[-1])
-                x, y = chunk["x"], chunk["y"]
-                if size is not None and max(size) > 32767:  # beyond int16: only negatives can be bad
-                    h, w = size
-                    bad = (x < 0) | (y < 0)
-                elif size is not None:
-                    h, w = size
-                    # As uint16 a negative int16 becomes >= 32768, so one compare covers both ends.
-                    bad = (x.astype(np.uint16) >= w) | (y.astype(np.uint16) >= h)
-                else:  # no declared sensor: negative coordinates are still impossible
-                    h, w = "?", "?"
-                    bad = (x < 0) | (y < 0)
-                if bad.any():
-                    first = int(np.argmax(bad))
+                n = len(chunk)
+                prev_t = int(chunk["t"][n - 1])
+                if n_bad:
                     if self.on_out_of_bounds == "error":
+                        x, y = int(chunk["x"][first]), int(chunk["y"][first])
                         raise FormatError(
-                            f"{self.path}: event {offset + first} at (x={int(x[first])}, y={int(y[first])}) "
+                            f"{self.path}: event {offset + first} at (x={x}, y={y}) "
                             f"is outside the declared {w}x{h} sensor (expected 0 <= x < {w}, 0 <= y < {h})"
                         )
-                    dropped += int(bad.sum())
-                    chunk = chunk[~bad]
-                offset += len(t)
+                    dropped += n_bad
+                    x, y = chunk["x"], chunk["y"]
+                    ok = (x >= 0) & (x < w_lim) & (y >= 0) & (y < h_lim)
+                    chunk = chunk[np.flatnonzero(ok)]  # take: ~10x faster than a boolean mask on records
+                offset += n
                 if len(chunk):
                     yield chunk
         finally:
             self.n_dropped = dropped
             if dropped:
-                h, w = size if size is not None else ("?", "?")
                 warnings.warn(
                     f"{self.path}: dropped {dropped} events with coordinates outside the declared "
                     f"{w}x{h} sensor (of {offset} read)",
@@ -283,8 +275,8 @@ class _Cursor:
             if nxt is None:
                 self._done = True
                 return False
-            # searchsorted needs a contiguous key array; the packed struct's t column is strided
-            # and would be copied on every call, so extract it once per chunk.
+            # searchsorted needs a contiguous key array; the record's t column is strided and
+            # would be copied on every call, so extract it once per chunk.
             self._chunk, self._t, self._pos = nxt, np.ascontiguousarray(nxt["t"]), 0
         return True
 
