@@ -2,7 +2,8 @@
 
 Reproduce the shipped checkpoint (``evtrack/data/tiny.pt``) with::
 
-    evtrack train --config tiny --data data/synth --out runs/tiny --steps 1600 --batch 24 \
+    evtrack make-dataset data/synth --train 100 --test 30 --seed 0 --workers 2
+    evtrack train --config tiny --data data/synth --out runs/tiny --steps 3000 --batch 24 --threads 2 \
         --export src/evtrack/data/tiny.pt
 
 (see BENCHMARKS.md, "Tracking accuracy and speed", for the exact run that produced it).
