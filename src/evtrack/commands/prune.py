@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import argparse
 
+# Kept literal so building the CLI does not import torch; tests check they match PruningOptions.
+SPATIAL_FORMS = ("paper", "official", "global", "deviation")
+DEFAULT_SPATIAL = "paper"
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -42,7 +46,10 @@ def add_pruning_arguments(p, *, defaults: bool = True) -> None:
                    help="never prune template tokens")
     p.add_argument("--compensate", action="store_const", const=True, default=d(False),
                    help="rescale linear attention by N/K when running on K of N tokens")
-    p.add_argument("--spatial", choices=("paper", "official"), default=d("paper"), help="IR spatial term form")
+    p.add_argument("--full-kv", action="store_const", const=True, default=d(False),
+                   help="keys/values from all tokens; only kept tokens get attention output and MLP")
+    p.add_argument("--spatial", choices=SPATIAL_FORMS, default=d(DEFAULT_SPATIAL),
+                   help="IR spatial term: 3x3 neighbourhood ('paper', 'official') or whole map ('global', 'deviation')")
     p.add_argument("--normalize", choices=("minmax", "softmax"), default=d("minmax"), help="IR score normalisation")
     p.add_argument("--temporal-weight", type=float, default=d(1.0), help="weight of the IR temporal term")
 
@@ -53,7 +60,7 @@ def options_from_args(args) -> dict:
     opts = dict(
         mode=args.mode, criterion=args.criterion,
         prune_template=None if args.keep_template is None else not args.keep_template,
-        compensate=args.compensate, spatial=args.spatial, normalize=args.normalize,
+        compensate=args.compensate, full_kv=args.full_kv, spatial=args.spatial, normalize=args.normalize,
         temporal_weight=args.temporal_weight,
     )
     return {k: v for k, v in opts.items() if v is not None}

@@ -19,7 +19,7 @@ from evtrack.errors import UserError
 from evtrack.pruning.blocks import MODES, PrunedBlockStack
 from evtrack.pruning.schedule import parse_keep
 from evtrack.pruning.scorers import DensityScorer, IRScorer, RandomScorer
-from evtrack.pruning.scores import ScoreOptions
+from evtrack.pruning.scores import SPATIAL_FORMS, ScoreOptions
 
 CRITERIA = ("ir", "random", "density")
 
@@ -32,11 +32,13 @@ class PruningOptions:
     mode: str = "reselect"  # "reselect" (official code) or "cumulative" (stopped tokens stay stopped)
     prune_template: bool = True  # False keeps every template-map token in every block
     criterion: str = "ir"  # "ir" (information-retaining), "random" or "density" (input event density)
-    spatial: str = "paper"  # IR spatial term: "paper" (1 - cos) or "official" (channel-summed box, -cos)
+    spatial: str = "paper"  # IR spatial term: "paper" (1 - cos to 3x3 mean), "official" (channel-summed box,
+    # -cos), "global" (1 - cos to the map mean) or "deviation" (L2 distance from the map mean)
     normalize: str = "minmax"  # per-map normalisation of each IR term: "minmax" or "softmax"
     temporal_weight: float = 1.0  # weight of the IR temporal term
     include_center: bool = False  # paper spatial term: include the token in its own 3x3 mean
     compensate: bool = False  # rescale linear attention by N/K through `token_scale`
+    full_kv: bool = False  # keys/values from all tokens; attention output + MLP for the kept ones only
     backend: str = "auto"  # IR scorer: "auto", "torch" or "numba"
     seed: int = 0  # random criterion seed
 
@@ -114,10 +116,10 @@ def apply_pruning(
         raise UserError(f"apply_pruning: mode is {opts.mode!r}; expected one of {MODES}")
     if opts.criterion not in CRITERIA:
         raise UserError(f"apply_pruning: criterion is {opts.criterion!r}; expected one of {CRITERIA}")
-    if opts.spatial not in ("paper", "official") or opts.normalize not in ("minmax", "softmax"):
+    if opts.spatial not in SPATIAL_FORMS or opts.normalize not in ("minmax", "softmax"):
         raise UserError(
             f"apply_pruning: spatial={opts.spatial!r}, normalize={opts.normalize!r}; "
-            "expected spatial in ('paper', 'official') and normalize in ('minmax', 'softmax')"
+            f"expected spatial in {SPATIAL_FORMS} and normalize in ('minmax', 'softmax')"
         )
     if opts.criterion == "ir":
         score_opts = ScoreOptions(opts.spatial, opts.normalize, opts.temporal_weight, opts.include_center)
@@ -134,7 +136,8 @@ def apply_pruning(
     template_maps = () if opts.prune_template else ("template",)
     try:
         model.backbone.block_stack = PrunedBlockStack(
-            dense, per_block, scorer, mode=opts.mode, keep_maps=template_maps, compensate=opts.compensate
+            dense, per_block, scorer, mode=opts.mode, keep_maps=template_maps, compensate=opts.compensate,
+            full_kv=opts.full_kv,
         )
     except ValueError as exc:
         model.backbone.block_stack = dense

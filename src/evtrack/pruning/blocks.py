@@ -12,6 +12,11 @@ good once it is skipped (the paper's early stopping). Non-prunable blocks run de
 Linear attention without softmax sums over the tokens it attends, so with ``compensate=True`` every
 submodule of the block that has a ``token_scale`` attribute is set to N/K while the block runs on K
 of N tokens (the attention multiplies its (Q K^T) V output by it; see docs/design.md).
+
+With ``full_kv=True`` the keys and values still come from *all* N tokens (blocks that declare
+``accepts_context`` take ``forward(kept, context=all)``), so the K^T V summary every kept query
+reads is the dense one; only the kept tokens get the attention output, its projection and the MLP.
+This removes the N/K scale problem at the cost of the K/V projections of the skipped tokens.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ class PrunedBlockStack(nn.Module):
         mode: "reselect" or "cumulative".
         keep_maps: names of maps never pruned (e.g. the template maps).
         compensate: rescale attention by N/K through ``token_scale`` attributes.
+        full_kv: keys/values from every token, outputs for the kept ones only (see module doc).
     """
 
     def __init__(
@@ -57,6 +63,7 @@ class PrunedBlockStack(nn.Module):
         mode: str = "reselect",
         keep_maps: Sequence[str] = (),
         compensate: bool = False,
+        full_kv: bool = False,
     ):
         super().__init__()
         blocks = stack.blocks
@@ -77,6 +84,14 @@ class PrunedBlockStack(nn.Module):
         self.mode = mode
         self.keep_maps = tuple(keep_maps)
         self.compensate = compensate
+        self.full_kv = full_kv
+        if full_kv:
+            for i, (blk, r) in enumerate(zip(blocks, self.keep, strict=True)):
+                if r < 1.0 and not getattr(blk, "accepts_context", False):
+                    raise ValueError(
+                        f"full_kv=True: block {i} ({type(blk).__name__}) does not accept a `context` argument "
+                        "(no `accepts_context` attribute; docs/design.md)"
+                    )
         self.last_tokens: list[int] = []  # tokens each block processed in the last forward (per sample)
         self._scaled = [[m for m in blk.modules() if hasattr(m, "token_scale")] for blk in blocks]
         self._hooked = [_hook_targets(blk) if not sc else [] for blk, sc in zip(blocks, self._scaled, strict=True)]
@@ -108,7 +123,9 @@ class PrunedBlockStack(nn.Module):
             h.remove()
         self._hooks = []
 
-    def _run(self, i: int, blk: nn.Module, x: torch.Tensor, scale: float) -> torch.Tensor:
+    def _run(self, i: int, blk: nn.Module, x: torch.Tensor, scale: float, full: torch.Tensor) -> torch.Tensor:
+        if self.full_kv:
+            return blk(x, context=full)  # exact K^T V: no compensation needed
         if not self.compensate or scale == 1.0:
             return blk(x)
         if self._hooked[i]:
@@ -163,7 +180,7 @@ class PrunedBlockStack(nn.Module):
             if k == n:
                 x = blk(x)
                 continue
-            y = self._run(i, blk, gather_tokens(x, idx), n / k)
+            y = self._run(i, blk, gather_tokens(x, idx), n / k, x)
             x = scatter_tokens(x, idx, y)
             if self.mode == "cumulative":
                 active = torch.zeros(x.shape[1], n, dtype=torch.bool, device=x.device)

@@ -10,6 +10,12 @@ their in-map neighbours; a 1x1 map has no neighbours and scores 0.
 Official-code form (``spatial="official"``): the neighbourhood is an all-ones CxC 3x3 kernel, i.e.
 the zero-padded 3x3 box sum (centre included) of the channel sum, and the score is ``-cos``.
 
+Map-level spatial variants (``spatial="global"`` / ``"deviation"``): the neighbourhood is the whole
+map instead of the 3x3 window, i.e. ``1 - cos(x_i, map mean)`` or the L2 distance ``|x_i - map mean|``.
+On event data most of a map is empty background, so a token's distance from the map's typical token
+finds the tokens that carry events (the target among them); the local 3x3 form instead favours blob
+borders and drops the interior of the target (see BENCHMARKS.md, "How the default schedule was chosen").
+
 Temporal term: ``mean_t |m_t - m_{t-1}|`` of the channel mean ``m_t``. ``m_{-1}`` is the previous
 tracking frame's last step when the caller keeps that state, else 0 (the paper's ``|X_1|`` term).
 
@@ -86,6 +92,24 @@ def spatial_dissimilarity_official(fmap: torch.Tensor) -> torch.Tensor:
     return -(dot / denom)
 
 
+def spatial_global(fmap: torch.Tensor, how: str = "global") -> torch.Tensor:
+    """Map-level spatial term. fmap: [B, h, w, C] -> [B, h, w]: ``1 - cos(x_i, map mean)`` ("global")
+    or ``|x_i - map mean|_2`` ("deviation")."""
+    b, h, w, c = fmap.shape
+    f = fmap.reshape(b, h * w, c)
+    mean = f.mean(1, keepdim=True)
+    if how == "global":
+        out = 1.0 - _cosine(f, mean.expand_as(f))
+    elif how == "deviation":
+        out = (f - mean).square().sum(-1).sqrt()
+    else:
+        raise ValueError(f"spatial: found {how!r}; expected 'global' or 'deviation'")
+    return out.reshape(b, h, w)
+
+
+SPATIAL_FORMS = ("paper", "official", "global", "deviation")
+
+
 def temporal_change(x: torch.Tensor, prev_mean: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
     """Temporal term. x: [T, B, n, C]; prev_mean: [B, n] or None -> (score [B, n], last mean [B, n])."""
     m = x.mean(-1)  # [T, B, n]
@@ -109,7 +133,8 @@ def normalize_scores(s: torch.Tensor, how: str = "minmax") -> torch.Tensor:
 class ScoreOptions:
     """How the information-retaining score is formed."""
 
-    spatial: str = "paper"  # "paper" (1 - cos, per-channel neighbour mean) or "official" (-cos, box)
+    spatial: str = "paper"  # "paper" (1 - cos, 3x3 neighbour mean), "official" (-cos, box), "global" (1 - cos,
+    # map mean) or "deviation" (L2 distance from the map mean)
     normalize: str = "minmax"  # per-map normalisation: "minmax" (paper) or "softmax" (code)
     temporal_weight: float = 1.0  # weight of the temporal term (0 = spatial only)
     include_center: bool = False  # paper form: include the token itself in its 3x3 mean
@@ -137,8 +162,10 @@ def ir_scores(
             sp = spatial_dissimilarity(fmap, opts.include_center)
         elif opts.spatial == "official":
             sp = spatial_dissimilarity_official(fmap)
+        elif opts.spatial in ("global", "deviation"):
+            sp = spatial_global(fmap, opts.spatial)
         else:
-            raise ValueError(f"spatial: found {opts.spatial!r}; expected 'paper' or 'official'")
+            raise ValueError(f"spatial: found {opts.spatial!r}; expected one of {SPATIAL_FORMS}")
         total = normalize_scores(sp.reshape(b, -1), opts.normalize)
         if opts.temporal_weight != 0.0:
             prev = prev_mean[:, sl] if prev_mean is not None else None

@@ -153,6 +153,10 @@ class SpikingLinearAttention(nn.Module):
     SDT-V3. The output sums over the tokens present, so it scales with N (see METHOD.md, pruning);
     ``token_scale`` (default 1.0) multiplies the product before its neuron so that a pruning wrapper
     running the block on K of N tokens can compensate with N / K (design.md).
+
+    ``context`` (optional, ``[T, B, N, C]``): the tokens keys and values come from, when they differ
+    from the query tokens ``x`` (a pruning wrapper passes the full token set so the K^T V summary is
+    exact while only the kept tokens get an output). ``None`` means ``x`` itself.
     """
 
     def __init__(self, dim: int, heads: int, v_ratio: int, max_value: int) -> None:
@@ -170,13 +174,16 @@ class SpikingLinearAttention(nn.Module):
         self.s_attn = ILIF(max_value)
         self.proj = LinearBN(dim * v_ratio, dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         t, b, n, _ = x.shape
         s = self.s_in(x)
         h = self.heads
         q = self.s_q(self.q(s)).reshape(t, b, n, h, -1).transpose(2, 3)  # [T, B, h, N, d]
-        k = self.s_k(self.k(s)).reshape(t, b, n, h, -1).transpose(2, 3)
-        v = self.s_v(self.v(s)).reshape(t, b, n, h, -1).transpose(2, 3)  # [T, B, h, N, dv]
+        if context is not None:
+            s = self.s_in(context)
+        m = s.shape[2]
+        k = self.s_k(self.k(s)).reshape(t, b, m, h, -1).transpose(2, 3)  # [T, B, h, M, d]
+        v = self.s_v(self.v(s)).reshape(t, b, m, h, -1).transpose(2, 3)  # [T, B, h, M, dv]
         kv = k.transpose(-2, -1) @ v  # [T, B, h, d, dv]
         out = (q @ kv) * (self.scale * self.token_scale)  # [T, B, h, N, dv]
         out = out.transpose(2, 3).reshape(t, b, n, -1)
@@ -200,6 +207,7 @@ class TransformerBlock(nn.Module):
     """Spike-driven transformer block ``[T, B, N', C] -> [T, B, N', C]`` for any token subset N'."""
 
     prunable = True
+    accepts_context = True  # forward(x, context=all_tokens): keys/values from context (pruning, design.md)
 
     def __init__(self, dim: int, heads: int, mlp_ratio: float, v_ratio: int, max_value: int) -> None:
         super().__init__()
@@ -207,8 +215,8 @@ class TransformerBlock(nn.Module):
         self.attn = SpikingLinearAttention(dim, heads, v_ratio, max_value)
         self.mlp = TokenMLP(dim, mlp_ratio, max_value)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(x)
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.attn(x, context)
         return x + self.mlp(x)
 
 
