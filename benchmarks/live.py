@@ -88,12 +88,17 @@ def run_one(rec: Path, n_events: int, args, keep: str | None, loop: bool) -> dic
     from evtrack.live.stream_tracker import StreamConfig, StreamTracker
 
     if args.tracker == "model":
-        try:
-            from evtrack.tracker import load_tracker
-        except ImportError:  # not re-exported yet
-            from evtrack.tracker.online import load_tracker
+        from evtrack.tracker import load_tracker
 
         tracker = load_tracker(args.checkpoint, keep=keep, n_threads=args.threads)
+        # warm-up off the clock: Numba kernels compile (or load from cache) on first use, which
+        # would otherwise show up as seconds of latency on the first live update
+        from evtrack.io.events import random_events
+
+        warm = random_events(20_000, duration_us=40_000, seed=1)
+        tracker.init(warm, (153, 110, 40, 40), sensor_size=(260, 346))
+        for _ in range(3):
+            tracker.update(warm)
     else:
         from evtrack.tracker.baselines import CentroidTracker
 
