@@ -12,10 +12,11 @@ Part 2, accuracy and ops: every configuration tracks the same test sequences (at
 tokens kept, SOPs (total and transformer blocks), MACs and energy per frame, counted on every
 ``--count-every``-th network call (``Tracker(count_ops=True)``), and a PNG of AUC vs transformer SOPs.
 
-Configurations: dense; a keep-ratio sweep with the IR criterion; at the default schedule (~57% of
-the transformer tokens for ``tiny``) the IR criterion vs random vs event-density-only selection, N/K
-compensation on vs off, per-block re-selection (official code) vs cumulative early stopping, the
-official code's score form, template kept whole; plus optionally a fine-tuned checkpoint
+Configurations: dense; a keep-ratio sweep with the IR criterion (default settings); at the default
+schedule (~57% of the transformer tokens for ``tiny``) the IR criterion vs random vs event-density-only
+selection, the spatial term forms (paper's local 3x3, official code's, map-level "global" and
+"deviation"), N/K compensation and full-K/V attention on vs off, per-block re-selection (official
+code) vs cumulative early stopping, template kept whole; plus optionally a fine-tuned checkpoint
 (``--finetuned CKPT``, evaluated with the pruning settings stored in it).
 
 At the end the issue's goals at the default schedule are checked against the measured numbers
@@ -65,12 +66,18 @@ CONFIGS = {c.name: c for c in [
     Config("ir-default-official", "default", {"spatial": "official", "normalize": "softmax"}),
     Config("ir-default-spatial-only", "default", {"temporal_weight": 0.0}),
     Config("ir-default-keep-template", "default", {"prune_template": False}),
+    Config("ir-default-paper", "default", {"spatial": "paper"}),  # the paper's local 3x3 spatial term
+    Config("ir-default-global", "default", {"spatial": "global"}),
+    Config("ir-default-deviation", "default", {"spatial": "deviation"}),
+    Config("ir-default-full-kv", "default", {"full_kv": True}),
+    Config("ir-default-paper-comp", "default", {"spatial": "paper", "compensate": True}),
     Config("ir-0.5-comp", "0.5", {"compensate": True}),
     Config("random-0.5", "0.5", {"criterion": "random"}),
 ]}
 DEFAULT_SWEEP = (
     "dense", "ir-0.8", "ir-0.65", "ir-default", "ir-0.5", "ir-0.35", "random-default", "density-default",
     "ir-default-comp", "ir-default-cumulative", "ir-default-official", "ir-default-keep-template",
+    "ir-default-paper", "ir-default-global", "ir-default-deviation", "ir-default-full-kv",
 )
 LATENCY_CONFIGS = ("dense", "ir-0.8", "ir-0.65", "ir-default", "ir-0.5", "ir-0.35", "random-default")
 EXTRA_MODEL_CONFIGS = ("dense", "ir-default", "ir-0.5")

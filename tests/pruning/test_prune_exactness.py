@@ -67,7 +67,7 @@ def test_real_block_skips_are_bit_identical_and_kept_set_is_topk(opts):
     assert not torch.equal(y[:, :, idx], x[:, :, idx])
 
 
-@pytest.mark.parametrize("spatial, normalize", [("paper", "minmax"), ("official", "softmax"), ("official", "minmax")])
+@pytest.mark.parametrize("spatial, normalize", [("paper", "minmax"), ("official", "softmax"), ("official", "minmax"), ("global", "minmax")])
 def test_numba_and_torch_scorers_prune_the_real_model_identically(spatial, normalize):
     m = trained_like_model()
     x = block_tokens(m, seed=1)

@@ -79,7 +79,7 @@ def test_maps_are_scored_separately():
     assert torch.allclose(full[:, 4:], alone)
 
 
-@pytest.mark.parametrize("spatial", ["paper", "official"])
+@pytest.mark.parametrize("spatial", ["paper", "official", "global", "deviation"])
 @pytest.mark.parametrize("normalize", ["minmax", "softmax"])
 @pytest.mark.parametrize("t", [1, 2])
 @pytest.mark.parametrize("with_prev", [False, True])

@@ -10,7 +10,7 @@ import argparse
 
 # Kept literal so building the CLI does not import torch; tests check they match PruningOptions.
 SPATIAL_FORMS = ("paper", "official", "global", "deviation")
-DEFAULT_SPATIAL = "paper"
+DEFAULT_SPATIAL = "deviation"
 
 
 def register(subparsers) -> None:

@@ -32,8 +32,10 @@ class PruningOptions:
     mode: str = "reselect"  # "reselect" (official code) or "cumulative" (stopped tokens stay stopped)
     prune_template: bool = True  # False keeps every template-map token in every block
     criterion: str = "ir"  # "ir" (information-retaining), "random" or "density" (input event density)
-    spatial: str = "paper"  # IR spatial term: "paper" (1 - cos to 3x3 mean), "official" (channel-summed box,
-    # -cos), "global" (1 - cos to the map mean) or "deviation" (L2 distance from the map mean)
+    # IR spatial term: "deviation" (L2 distance from the map mean; the default, chosen on the train split,
+    # see BENCHMARKS.md), "global" (1 - cos to the map mean), "paper" (1 - cos to the 3x3 mean) or
+    # "official" (channel-summed box, -cos)
+    spatial: str = "deviation"
     normalize: str = "minmax"  # per-map normalisation of each IR term: "minmax" or "softmax"
     temporal_weight: float = 1.0  # weight of the IR temporal term
     include_center: bool = False  # paper spatial term: include the token in its own 3x3 mean

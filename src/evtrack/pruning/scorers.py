@@ -39,13 +39,10 @@ class IRScorer:
     def _use_numba(self, x: torch.Tensor) -> bool:
         if self.backend == "torch":
             return False
-        local = self.opts.spatial in ("paper", "official")  # the Numba kernel has the 3x3 forms only
-        if self.backend == "numba" and not local:
-            raise ValueError(f"scorer backend 'numba' supports spatial 'paper'/'official', not {self.opts.spatial!r}")
         ok = x.device.type == "cpu"
         if self.backend == "numba" and not ok:
             raise ValueError("scorer backend 'numba' needs CPU tensors")
-        return ok and local
+        return ok
 
     def __call__(self, x: torch.Tensor, maps: Sequence[MapSpec], block: int, training: bool) -> torch.Tensor:
         stateful = self.use_state and not training

@@ -12,14 +12,19 @@ from collections.abc import Sequence
 import numpy as np
 from numba import njit
 
-from evtrack.pruning.scores import MapSpec, ScoreOptions
+from evtrack.pruning.scores import SPATIAL_FORMS, MapSpec, ScoreOptions
 
 _EPS = 1e-8
 
 
 @njit(cache=True, fastmath=True)
-def _score_map(x, b, lo, h, w, prev, has_prev, include_center, official, softmax, tw, scores):
-    """All IR terms of one map of sample b straight from x [T, B, N, C] into scores [B, N] (float64)."""
+def _score_map(x, b, lo, h, w, prev, has_prev, include_center, form, softmax, tw, scores):
+    """All IR terms of one map of sample b straight from x [T, B, N, C] into scores [B, N] (float64).
+
+    form: 0 paper (3x3 mean, 1 - cos), 1 official (channel-summed box, -cos), 2 global (map mean,
+    1 - cos), 3 deviation (L2 distance from the map mean).
+    """
+    official = form == 1
     t_n, _, _, c = x.shape
     n = h * w
     fm = np.zeros((n, c), np.float64)  # time-mean features
@@ -39,6 +44,31 @@ def _score_map(x, b, lo, h, w, prev, has_prev, include_center, official, softmax
         tm[i] = acc_t / t_n
     if t_n > 1:
         fm /= t_n
+    sp = np.empty(n, np.float64)
+    if form >= 2:
+        mean = np.zeros(c, np.float64)
+        for i in range(n):
+            for k in range(c):
+                mean[k] += fm[i, k]
+        mean /= n
+        nm = 0.0
+        for k in range(c):
+            nm += mean[k] * mean[k]
+        for i in range(n):
+            dot = 0.0
+            na = 0.0
+            d2 = 0.0
+            for k in range(c):
+                v = fm[i, k]
+                dot += v * mean[k]
+                na += v * v
+                d2 += (v - mean[k]) * (v - mean[k])
+            if form == 2:
+                sp[i] = 1.0 - dot / max(np.sqrt(na) * np.sqrt(nm), _EPS)
+            else:
+                sp[i] = np.sqrt(d2)
+        _add_terms(sp, tm, n, b, lo, softmax, tw, scores)
+        return
     # 3x3 box sums (zero outside the map), separable: rows then columns.
     rows = np.empty((n, c), np.float64)
     for i in range(h):
@@ -52,7 +82,6 @@ def _score_map(x, b, lo, h, w, prev, has_prev, include_center, official, softmax
             if j < w - 1:
                 for k in range(c):
                     rows[r, k] += fm[r + 1, k]
-    sp = np.empty(n, np.float64)
     box = np.empty(c, np.float64)
     for i in range(h):
         for j in range(w):
@@ -94,6 +123,12 @@ def _score_map(x, b, lo, h, w, prev, has_prev, include_center, official, softmax
                 na += v * v
                 nn2 += mm * mm
             sp[r] = 1.0 - dot / max(np.sqrt(na) * np.sqrt(nn2), _EPS)
+    _add_terms(sp, tm, n, b, lo, softmax, tw, scores)
+
+
+@njit(cache=True, fastmath=True)
+def _add_terms(sp, tm, n, b, lo, softmax, tw, scores):
+    """Normalise the spatial and temporal terms over the map and add them into scores[b, lo:lo+n]."""
     for term in range(2):
         src = sp if term == 0 else tm
         wt = 1.0 if term == 0 else tw
@@ -115,11 +150,11 @@ def _score_map(x, b, lo, h, w, prev, has_prev, include_center, official, softmax
 
 
 @njit(cache=True, fastmath=True)
-def _score_all(x, offsets, hs, ws, prev, has_prev, include_center, official, softmax, tw, scores, last):
+def _score_all(x, offsets, hs, ws, prev, has_prev, include_center, form, softmax, tw, scores, last):
     t_n, b_n, n_tok, c = x.shape
     for b in range(b_n):
         for m in range(offsets.shape[0]):
-            _score_map(x, b, offsets[m], hs[m], ws[m], prev, has_prev, include_center, official, softmax, tw, scores)
+            _score_map(x, b, offsets[m], hs[m], ws[m], prev, has_prev, include_center, form, softmax, tw, scores)
         for i in range(n_tok):
             acc = 0.0
             for k in range(c):
@@ -137,8 +172,8 @@ def ir_scores_numba(
 
     Same definitions as :func:`evtrack.pruning.scores.ir_scores`, one compiled pass per map.
     """
-    if opts.spatial not in ("paper", "official"):
-        raise ValueError(f"spatial: found {opts.spatial!r}; expected 'paper' or 'official'")
+    if opts.spatial not in SPATIAL_FORMS:
+        raise ValueError(f"spatial: found {opts.spatial!r}; expected one of {SPATIAL_FORMS}")
     if opts.normalize not in ("minmax", "softmax"):
         raise ValueError(f"normalize: found {opts.normalize!r}; expected 'minmax' or 'softmax'")
     x = np.ascontiguousarray(x, dtype=np.float32)
@@ -149,7 +184,7 @@ def ir_scores_numba(
     last = np.empty((b, n), np.float32)
     _score_all(
         x, np.array([m.offset for m in maps], np.int64), np.array([m.h for m in maps], np.int64),
-        np.array([m.w for m in maps], np.int64), prev, has, opts.include_center, opts.spatial == "official",
+        np.array([m.w for m in maps], np.int64), prev, has, opts.include_center, SPATIAL_FORMS.index(opts.spatial),
         opts.normalize == "softmax", float(opts.temporal_weight), scores, last,
     )
     return scores.astype(np.float32), last
