@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         )
         files["video"] = str(write_video(out / "demo_overlay.mp4", frames, sensor, fps=12.5))
     picks = np.linspace(0, len(seq) - 1, 6).round().astype(int)
-    sheet = [(slices[i], [(seq.boxes[i], GT_COLOUR), (res.boxes[i], PRED_COLOUR)], f"frame {i}") for i in picks]
+    sheet = [(slices[i], [(seq.boxes[i], GT_COLOUR), (res.boxes[i], PRED_COLOUR)], f"frame {i}   green: ground truth, red: tracker") for i in picks]
     files["png"] = str(write_contact_sheet(out / "demo_frames.png", sheet, sensor))
     summary = {
         "sequence": "sample",
