@@ -235,7 +235,9 @@ def bench_other(ev: np.ndarray, window_us: int, repeats: int) -> list[Row]:
     return [Row(section, name, n, sec) for name, sec in times.items()]
 
 
-def dv_decode_only(path: Path) -> int:
+def dv_decode(path: Path, to_numpy: bool = False) -> int:
+    """dv-processing's own decode loop; with ``to_numpy`` also ``EventStore.numpy()`` per packet
+    (the least any numpy consumer pays)."""
     import dv_processing as dv
 
     rec = dv.io.MonoCameraRecording(str(path))
@@ -244,22 +246,16 @@ def dv_decode_only(path: Path) -> int:
         batch = rec.getNextEventBatch()
         if batch is None:
             break
-        n += batch.size()
+        n += len(batch.numpy()) if to_numpy else batch.size()
     return n
+
+
+def dv_decode_only(path: Path) -> int:
+    return dv_decode(path)
 
 
 def dv_decode_numpy(path: Path) -> int:
-    """dv's decode loop plus ``EventStore.numpy()`` per packet: the least any numpy consumer pays."""
-    import dv_processing as dv
-
-    rec = dv.io.MonoCameraRecording(str(path))
-    n = 0
-    while True:
-        batch = rec.getNextEventBatch()
-        if batch is None:
-            break
-        n += len(batch.numpy())
-    return n
+    return dv_decode(path, to_numpy=True)
 
 
 def ours_read_only(path: Path) -> int:

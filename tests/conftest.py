@@ -24,3 +24,15 @@ def shared_data() -> Path:
 @pytest.fixture
 def events_small():
     return random_events(10_000)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _torch_one_thread():
+    """Tests run torch single-threaded: on a shared 2-core machine, OpenMP's spinning threads make
+    multi-threaded small-tensor work many times slower, not faster."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

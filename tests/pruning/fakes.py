@@ -95,3 +95,22 @@ class FakeModel(nn.Module):
 def tokens(t: int = 1, b: int = 2, dim: int = 16, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return torch.randn(t, b, 16 + 64, dim, generator=g) * 2
+
+
+def active_model(seed=0):
+    """The real ``tiny`` tracker network with BN set so that its I-LIF neurons fire."""
+    from evtrack.tracker import registry
+
+    torch.manual_seed(seed)
+    m = registry.create_model("tiny").eval()
+    for mod in m.modules():  # random-init BN would leave almost every I-LIF silent
+        if isinstance(mod, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
+            mod.weight.data.fill_(2.0)
+            mod.bias.data.fill_(0.5)
+    return m
+
+
+def inputs(seed=0):
+    """A template (64 px) and a search (128 px) frame of random intensities."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(1, 3, 64, 64, generator=g) * 255, torch.rand(1, 3, 128, 128, generator=g) * 255

@@ -6,22 +6,7 @@ import torch
 from evtrack.errors import UserError
 from evtrack.pruning import PrunedBlockStack, apply_pruning, count_ops
 
-registry = pytest.importorskip("evtrack.tracker.registry")
-
-
-def active_model(seed=0):
-    torch.manual_seed(seed)
-    m = registry.create_model("tiny").eval()
-    for mod in m.modules():  # random-init BN would leave almost every I-LIF silent
-        if isinstance(mod, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
-            mod.weight.data.fill_(2.0)
-            mod.bias.data.fill_(0.5)
-    return m
-
-
-def inputs(seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(1, 3, 64, 64, generator=g) * 255, torch.rand(1, 3, 128, 128, generator=g) * 255
+from .fakes import active_model, inputs
 
 
 def test_keep_one_equals_dense_and_default_prunes():

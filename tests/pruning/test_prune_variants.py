@@ -10,24 +10,7 @@ from evtrack.pruning.scorers import IRScorer
 from evtrack.pruning.scores import MapSpec, ScoreOptions, ir_scores, layout_maps, spatial_global
 from evtrack.pruning.select import gather_tokens, select_indices
 
-from .fakes import FakeModel
-
-registry = pytest.importorskip("evtrack.tracker.registry")
-
-
-def active_model(seed=0):
-    torch.manual_seed(seed)
-    m = registry.create_model("tiny").eval()
-    for mod in m.modules():  # random-init BN would leave almost every I-LIF silent
-        if isinstance(mod, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
-            mod.weight.data.fill_(2.0)
-            mod.bias.data.fill_(0.5)
-    return m
-
-
-def inputs(seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(1, 3, 64, 64, generator=g) * 255, torch.rand(1, 3, 128, 128, generator=g) * 255
+from .fakes import FakeModel, active_model, inputs
 
 
 def test_global_and_deviation_spatial_terms_by_hand():
