@@ -18,7 +18,13 @@ import pytest
 from evtrack.errors import FormatError, UserError
 from evtrack.io.events import random_events
 from evtrack.live import network as net
-from evtrack.live.network import EventPublisher, NetworkEventSource, SourceConfig, parse_tcp_url
+from evtrack.live.network import (
+    EventPublisher,
+    NetworkEventSource,
+    SourceConfig,
+    parse_tcp_url,
+    wait_listening,
+)
 from evtrack.live.protocol import FrameChecker, eos_marker, split_eos
 
 FAST = SourceConfig(connect_timeout_s=3.0, stall_timeout_s=3.0, idle_timeout_s=5.0, max_retries=0,
@@ -55,10 +61,6 @@ def stop(proc: subprocess.Popen | None) -> None:
     proc.wait(timeout=10)
     if proc.stderr is not None:
         proc.stderr.close()
-
-
-def wait_listening(port: int, timeout_s: float = 20.0) -> None:
-    net.wait_listening(port, timeout_s=timeout_s)
 
 
 def listening_address(port: int) -> str:

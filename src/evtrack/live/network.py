@@ -91,7 +91,8 @@ def exit_if_writers_leaked(code: int) -> None:
 
 
 def is_listening(port: int, host: str = "127.0.0.1") -> bool:
-    """True when a TCP server listens on ``port``, checked without connecting where possible.
+    """True when a TCP server listens on ``port`` (on any local address under Linux), checked without
+    connecting where possible.
 
     On Linux this reads ``/proc/net/tcp{,6}`` so the check does not count as a client of the
     server (a connect-and-close probe would); elsewhere it falls back to a connect probe.
