@@ -135,3 +135,49 @@ def test_low_score_keeps_the_box(clip):
     assert np.allclose(res.boxes, boxes[0])  # ... so the box never moves
     with pytest.raises(UserError, match="min_score"):
         Tracker(create_model("tiny", **SMALL), min_score=1.5)
+
+
+def test_motion_prior_centres_the_crop_and_coasts_when_lost(clip):
+    from evtrack.tracker.online import COAST_DECAY
+
+    events, boxes, ts = clip
+    edges = np.concatenate([[ts[0] - FRAME_US], ts])
+    packet = [events[(events["t"] >= edges[i]) & (events["t"] < edges[i + 1])] for i in range(len(ts))]
+    tr = small_tracker(motion=1.0, size_lr=0.0)  # fixed size: the untrained box stays off the border
+    tr.init(packet[0], boxes[0])
+    centre = lambda b: np.array([b[0] + b[2] / 2, b[1] + b[3] / 2])  # noqa: E731
+    prev = centre(boxes[0])
+    for i in range(1, 5):  # found: the velocity is the smoothed step of the box centre
+        v = tr._velocity.copy()
+        r = tr.update(packet[i])
+        x0, y0, side, _ = r.search_crop
+        assert np.allclose([x0 + side / 2, y0 + side / 2], prev + v)  # crop centred on the prediction
+        prev = centre(r.box)
+    tr.min_score = 0.99  # an untrained head never scores this: from now on the target is lost
+    for i in range(5, 8):
+        v = tr._velocity.copy()
+        b = tr.update(packet[i]).box
+        assert np.allclose(centre(b), prev + COAST_DECAY * v, atol=1e-6)  # coasting, slowing down
+        assert np.allclose(b[2:], tr.box[2:])
+        prev = centre(b)
+    with pytest.raises(UserError, match="motion"):
+        small_tracker(motion=2.0)
+
+
+def test_checkpoint_tracking_options_are_the_defaults(tmp_path):
+    from evtrack.errors import FormatError
+    from evtrack.tracker.checkpoint import load_checkpoint, set_tracking_options
+
+    torch.manual_seed(0)
+    path = save_checkpoint(tmp_path / "c.pt", create_model("tiny", **SMALL), tracking={"min_score": 0.3})
+    assert load_tracker(path).min_score == 0.3 and load_tracker(path).motion == 0.0
+    assert load_tracker(path, min_score=0.1, motion=None).min_score == 0.1  # explicit wins, None = stored
+    set_tracking_options(path, {"min_score": 0.2, "motion": 1.0})
+    assert load_checkpoint(path)["tracking"] == {"min_score": 0.2, "motion": 1.0}
+    t = load_tracker(path)
+    assert (t.min_score, t.motion) == (0.2, 1.0)
+    with pytest.raises(FormatError, match="unknown tracking option 'speed'"):
+        set_tracking_options(path, {"speed": 1.0})
+    with pytest.raises(FormatError, match="'min_score' is 'high'"):
+        save_checkpoint(tmp_path / "d.pt", create_model("tiny", **SMALL), tracking={"min_score": "high"})
+    assert not (tmp_path / "d.pt").exists()

@@ -22,7 +22,7 @@ def test_interval_edges_prepend_first_interval():
 
 def test_pairs_have_network_sizes_and_target_inside():
     cfg = model_config("tiny")
-    sampler = PairSampler(fake_sequences(), cfg, seed=1)
+    sampler = PairSampler(fake_sequences(), cfg, SamplerConfig(negative_prob=0.0), seed=1)
     for _ in range(10):
         z, x, t = sampler.sample()
         assert z.shape == (3, 64, 64) and x.shape == (3, 128, 128)
@@ -33,7 +33,7 @@ def test_pairs_have_network_sizes_and_target_inside():
 def test_target_box_matches_rendered_events():
     """Without jitter and flips the square's events sit where the target box says."""
     cfg = model_config("tiny")
-    sc = SamplerConfig(center_jitter=0.0, scale_jitter=0.0, flip_prob=0.0)
+    sc = SamplerConfig(center_jitter=0.0, scale_jitter=0.0, flip_prob=0.0, negative_prob=0.0)
     sampler = PairSampler(fake_sequences(1), cfg, sc, seed=0)
     _, x, t = sampler.sample()
     img = x[:2].sum(0)
@@ -44,8 +44,8 @@ def test_target_box_matches_rendered_events():
 
 def test_flip_mirrors_target():
     cfg = model_config("tiny")
-    base = SamplerConfig(center_jitter=0.0, scale_jitter=0.0, flip_prob=0.0)
-    flip = SamplerConfig(center_jitter=0.0, scale_jitter=0.0, flip_prob=1.0)
+    base = SamplerConfig(center_jitter=0.0, scale_jitter=0.0, flip_prob=0.0, negative_prob=0.0)
+    flip = SamplerConfig(center_jitter=0.0, scale_jitter=0.0, flip_prob=1.0, negative_prob=0.0)
     _, x0, t0 = PairSampler(fake_sequences(1), cfg, base, seed=3).sample()
     _, x1, t1 = PairSampler(fake_sequences(1), cfg, flip, seed=3).sample()
     assert np.allclose(x1, x0[:, :, ::-1]) and np.isclose(t1[0], 1 - t0[0])
@@ -79,3 +79,37 @@ def test_prefetcher_yields_batches_and_surfaces_errors():
     with pytest.raises(ValueError, match="representation failed"):
         next(pf)
     pf.close()
+
+
+def _overlaps(box, crop) -> bool:
+    x0, y0, side, _ = crop
+    return not (x0 >= box[0] + box[2] or x0 + side <= box[0] or y0 >= box[1] + box[3] or y0 + side <= box[1])
+
+
+def test_negative_pairs_have_no_target_in_the_search_crop():
+    cfg = model_config("tiny")
+    seqs = fake_sequences(1)
+    seqs[0].absent = np.zeros(len(seqs[0].boxes), bool)
+    seqs[0].absent[10:13] = True  # the target is hidden in these frames
+    sampler = PairSampler(seqs, cfg, SamplerConfig(negative_prob=1.0), seed=2)
+    hidden_used = 0
+    for _ in range(40):
+        crop, j = sampler._negative_crop(seqs[0], 8)
+        assert crop is not None
+        if seqs[0].absent[j]:
+            hidden_used += 1  # cropped where the hidden target is: the target has no events there
+        else:
+            assert not _overlaps(seqs[0].boxes[j], crop)
+    assert 0 < hidden_used < 40
+    for _ in range(5):
+        z, x, t = sampler.sample()
+        assert t[2] == 0 and t[3] == 0 and z.shape == (3, 64, 64) and x.shape == (3, 128, 128)
+
+
+def test_negative_share_follows_the_config():
+    cfg = model_config("tiny")
+    _, _, t = PairSampler(fake_sequences(), cfg, SamplerConfig(negative_prob=0.3), seed=0).batch(200)
+    share = float((t[:, 2] == 0).float().mean())
+    assert 0.2 < share < 0.4
+    _, _, t = PairSampler(fake_sequences(), cfg, SamplerConfig(negative_prob=0.0), seed=0).batch(50)
+    assert bool((t[:, 2] > 0).all())

@@ -52,6 +52,30 @@ def test_loss_prefers_the_right_answer():
     assert tracking_loss(good, target)[0] < 0.5 * tracking_loss(bad, target)[0]
 
 
+def test_negative_pairs_only_push_the_score_down():
+    """A zero-size target (negative pair) has no box loss and its focal loss falls with lower scores."""
+    from evtrack.tracker.sampler import NEGATIVE
+
+    h = w = 16
+    pos_t = torch.tensor([[0.53, 0.41, 0.2, 0.3]])
+    neg_t = torch.from_numpy(NEGATIVE).view(1, 4)
+
+    def maps(level):
+        return {"score": torch.full((2, h, w), level, requires_grad=True),
+                "offset": torch.full((2, 2, h, w), 0.5), "size": torch.full((2, 2, h, w), 0.25)}
+
+    low, high = maps(-4.0), maps(2.0)
+    loss_low, parts_low = tracking_loss({k: v[1:] for k, v in low.items()}, neg_t)
+    loss_high, _ = tracking_loss({k: v[1:] for k, v in high.items()}, neg_t)
+    assert parts_low["giou"] == 0 and parts_low["l1"] == 0 and loss_low < loss_high
+    loss_high.backward()
+    assert float(high["score"].grad.sum()) > 0  # gradient descent lowers every score
+    # in a mixed batch the box terms are those of the positive pair alone
+    mixed, parts = tracking_loss(maps(0.0), torch.cat([pos_t, neg_t]))
+    alone, parts1 = tracking_loss({k: v[:1] for k, v in maps(0.0).items()}, pos_t)
+    assert parts["giou"] == pytest.approx(parts1["giou"]) and parts["l1"] == pytest.approx(parts1["l1"])
+
+
 def test_lr_schedule_warms_up_and_decays():
     tc = TrainConfig(data=".", out=".", steps=100, warmup_steps=10, lr=1e-3, min_lr_ratio=0.1)
     assert lr_at(0, tc) == pytest.approx(1e-4)

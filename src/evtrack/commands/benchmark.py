@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from evtrack.commands.track import add_tracking_arguments, tracking_options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -18,6 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="test")
     p.add_argument("--checkpoint", default=None, help="tracker checkpoint (default: the shipped one)")
     p.add_argument("--keep", default=None, help='token keep ratios: "1.0" dense, "default", or one per block')
+    add_tracking_arguments(p)
     p.add_argument("--baseline", choices=("stationary", "centroid"), default=None,
                    help="run a non-learned reference tracker instead of a checkpoint")
     p.add_argument("--no-count-ops", action="store_true",
@@ -68,6 +71,7 @@ def build_factory(args: argparse.Namespace, threads: int):
     except ImportError:  # package not re-exporting it yet: the defining module
         from evtrack.tracker.online import load_tracker
     options = {} if args.no_count_ops else {"count_ops": True}
+    options.update(tracking_options(args))
     return partial(load_tracker, args.checkpoint, keep=args.keep, n_threads=threads, **options)
 
 

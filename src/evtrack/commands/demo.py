@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from evtrack.commands.track import add_tracking_arguments, tracking_options
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("demo", help="track the shipped sample sequence and report accuracy and speed")
@@ -15,6 +17,7 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("--keep", default=None, help="token keep ratios (1.0 = dense, 'default', or one per block)")
     p.add_argument("--checkpoint", default=None, help="use this checkpoint instead of the shipped one")
+    add_tracking_arguments(p)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-video", action="store_true", help="skip the overlay video")
     p.set_defaults(func=run)
@@ -73,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
 
     t_total = time.perf_counter()
     seq = load_sample()
-    tracker = load_tracker(args.checkpoint, keep=args.keep, n_threads=args.threads, count_ops=True)
+    tracker = load_tracker(args.checkpoint, keep=args.keep, n_threads=args.threads, count_ops=True,
+                           **tracking_options(args))
     with seq.open() as reader:
         sensor = reader.info.sensor_size
         res = track_sequence(tracker, reader, seq.init_box, seq.frame_timestamps_us, progress=not args.json)

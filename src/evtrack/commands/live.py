@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from evtrack.commands.track import add_tracking_arguments, tracking_options
+
 
 def _box(text: str) -> tuple[float, float, float, float]:
     try:
@@ -31,6 +33,7 @@ def register(subparsers) -> None:
                    help="model = the spiking transformer (default); the others are baselines")
     p.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped one)")
     p.add_argument("--keep", default=None, help="token keep ratios (default dense; 'default' = pruned)")
+    add_tracking_arguments(p)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--out", default="-", help="JSON lines file ('-' = stdout, the default)")
     p.add_argument("--boxes-port", type=int, default=None, help="also publish boxes as a dv BoundingBox stream")
@@ -59,7 +62,7 @@ def _make_tracker(args):
     except ImportError:  # not re-exported yet
         from evtrack.tracker.online import load_tracker
 
-    return load_tracker(args.checkpoint, keep=args.keep, n_threads=args.threads)
+    return load_tracker(args.checkpoint, keep=args.keep, n_threads=args.threads, **tracking_options(args))
 
 
 def run(args) -> int:

@@ -28,7 +28,23 @@ def register(subparsers) -> None:
                    help="print one JSON summary (updates, fps, SOPs, energy, tokens kept) on stdout; the boxes "
                    "then go to --out, or into the JSON as 'boxes' without --out")
     p.add_argument("--no-count-ops", action="store_true", help="skip SOP/energy/token accounting")
+    add_tracking_arguments(p)
     p.set_defaults(func=run)
+
+
+def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
+    """Online-tracking options shared by track, demo, benchmark and live (default: the checkpoint's)."""
+    p.add_argument("--min-score", type=float, default=None,
+                   help="below this peak score the target counts as lost and the box coasts "
+                   "(default: the value stored in the checkpoint, else 0)")
+    p.add_argument("--motion", type=float, default=None,
+                   help="constant-velocity prior 0..1 for the search crop and for coasting while lost "
+                   "(default: the checkpoint's, else 0)")
+
+
+def tracking_options(args: argparse.Namespace) -> dict:
+    """The ``load_tracker`` keyword arguments given on the command line (None = checkpoint default)."""
+    return {"min_score": getattr(args, "min_score", None), "motion": getattr(args, "motion", None)}
 
 
 def parse_box(text: str) -> list[float]:
@@ -65,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         options["sensor_size"] = (h, w)
     if args.window_ms is not None and args.window_ms <= 0:
         raise UserError(f"--window-ms must be > 0, got {args.window_ms}")
-    tracker = load_tracker(args.checkpoint, keep=args.keep, n_threads=args.threads, count_ops=not args.no_count_ops)
+    tracker = load_tracker(args.checkpoint, keep=args.keep, n_threads=args.threads, count_ops=not args.no_count_ops,
+                           **tracking_options(args))
     with open_events(args.recording, **options) as reader:
         info = reader.info
         sensor = info.sensor_size

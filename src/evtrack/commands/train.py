@@ -28,6 +28,9 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ckpt-every-s", type=float, default=180.0)
     p.add_argument("--max-sequences", type=int, default=None, help="use only the first N sequences")
+    p.add_argument("--negative-prob", type=float, default=0.2,
+                   help="share of training pairs whose search crop does not hold the target (teaches the score "
+                   "to say 'lost'; 0 = positives only, as SDTrack)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--keep", default=None,
                    help="train token-pruned (TP-Spikformer fine-tuning): 'default', one ratio, one per block, or "
@@ -43,11 +46,14 @@ def run(args: argparse.Namespace) -> int:
 
     from evtrack.commands.prune import options_from_args
     from evtrack.errors import UserError
+    from evtrack.tracker.sampler import SamplerConfig
     from evtrack.tracker.train import TrainConfig, train
 
     for name in ("steps", "batch"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if not 0.0 <= args.negative_prob < 1.0:
+        raise UserError(f"--negative-prob must be in [0, 1), got {args.negative_prob}")
     if args.threads is not None and args.threads < 1:
         raise UserError(f"--threads must be >= 1, got {args.threads}")
     tc = TrainConfig(
@@ -55,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads, ckpt_every_s=args.ckpt_every_s,
         resume=Path(args.resume) if args.resume else None, export=Path(args.export) if args.export else None,
         max_sequences=args.max_sequences, progress=not args.no_progress,
-        keep=args.keep, pruning=options_from_args(args),
+        keep=args.keep, pruning=options_from_args(args), sampler=SamplerConfig(negative_prob=args.negative_prob),
     )
     last = train(tc)
     print(f"checkpoint: {last}")

@@ -19,6 +19,9 @@ from evtrack.tracker.model import SDTrackNet
 
 FORMAT = "evtrack-tracker"
 FORMAT_VERSION = 1
+# online-tracking options a checkpoint may carry (tuned for its weights: a score threshold only means
+# something for the network that produced the score); load_tracker uses them as defaults
+TRACKING_OPTIONS = {"min_score": float, "motion": float, "size_lr": float, "hann": bool}
 
 
 def save_checkpoint(
@@ -29,6 +32,7 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None = None,
     extra: dict[str, Any] | None = None,
     half: bool = False,
+    tracking: dict[str, Any] | None = None,
 ) -> Path:
     """Write atomically (temp file in the same directory, then rename). ``half`` stores fp16 weights."""
     path = Path(path)
@@ -49,6 +53,12 @@ def save_checkpoint(
         payload["optimizer"] = optimizer.state_dict()
     if extra:
         payload["extra"] = extra
+    if tracking:
+        payload["tracking"] = check_tracking_options(tracking, source=str(path))
+    return _atomic_save(payload, path)
+
+
+def _atomic_save(payload: dict[str, Any], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -88,7 +98,35 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         payload["config"] = TrackerConfig.from_dict(payload["config"], source=f"{path}: field 'config'")
     except (UserError, TypeError) as exc:
         raise FormatError(f"{path}: field 'config' is invalid: {exc}") from None
+    if "tracking" in payload:
+        payload["tracking"] = check_tracking_options(payload["tracking"], source=f"{path}: field 'tracking'")
     return payload
+
+
+def check_tracking_options(options: Any, *, source: str) -> dict[str, Any]:
+    """Validate a ``tracking`` dict: known keys (``TRACKING_OPTIONS``) with values of the right kind."""
+    if not isinstance(options, dict):
+        raise FormatError(f"{source}: expected a dict of tracking options, found {type(options).__name__}")
+    out = {}
+    for key, value in options.items():
+        kind = TRACKING_OPTIONS.get(key)
+        if kind is None:
+            raise FormatError(f"{source}: unknown tracking option {key!r}; expected one of {sorted(TRACKING_OPTIONS)}")
+        if kind is bool and not isinstance(value, bool) or kind is float and (
+            isinstance(value, bool) or not isinstance(value, int | float)
+        ):
+            raise FormatError(f"{source}: tracking option {key!r} is {value!r}, expected a {kind.__name__}")
+        out[key] = kind(value)
+    return out
+
+
+def set_tracking_options(path: str | Path, options: dict[str, Any]) -> Path:
+    """Store online-tracking defaults (e.g. the tuned ``min_score``) in an existing checkpoint, atomically."""
+    path = Path(path)
+    payload = load_checkpoint(path)
+    payload["config"] = payload["config"].to_dict()
+    payload["tracking"] = check_tracking_options(options, source=str(path))
+    return _atomic_save(payload, path)
 
 
 def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], *, source: str) -> None:
@@ -134,5 +172,7 @@ def model_from_payload(payload: dict[str, Any], *, source: str, **overrides) -> 
 def export_checkpoint(src: str | Path, dst: str | Path, *, half: bool = True) -> Path:
     """Inference copy of a training checkpoint: weights (fp16 by default) and config, no optimiser."""
     model = load_model(src)
-    step = int(load_checkpoint(src)["step"])
-    return save_checkpoint(dst, model, step=step, half=half, extra={"exported_from_step": step})
+    payload = load_checkpoint(src)
+    step = int(payload["step"])
+    return save_checkpoint(dst, model, step=step, half=half, extra={"exported_from_step": step},
+                           tracking=payload.get("tracking"))

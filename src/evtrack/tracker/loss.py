@@ -86,14 +86,25 @@ def boxes_at(out: dict[str, torch.Tensor], iy: torch.Tensor, ix: torch.Tensor) -
 def tracking_loss(
     out: dict[str, torch.Tensor], target: torch.Tensor, weights: LossWeights = LossWeights()
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Total loss and its parts (floats, for logging). ``target``: ``[B, 4]`` normalised cx,cy,w,h."""
+    """Total loss and its parts (floats, for logging). ``target``: ``[B, 4]`` normalised cx,cy,w,h.
+
+    A target of zero width marks a negative pair (the target is not in the search crop): its score
+    map is pushed to zero everywhere and it has no box to regress.
+    """
     _, h, w = out["score"].shape
-    heat = gaussian_heatmap(target, h, w)
-    iy, ix = centre_cells(target, h, w)
-    pred = boxes_at(out, iy, ix)
-    l_giou, iou = giou_loss(pred, target)
-    l_l1 = torch.abs(pred - target).mean()
+    present = target[:, 2] > 0
+    heat = gaussian_heatmap(target, h, w) * present.view(-1, 1, 1).to(target.dtype)
     l_focal = focal_loss(out["score"], heat)
+    if bool(present.any()):
+        pos = {k: v[present] for k, v in out.items()}
+        tp = target[present]
+        iy, ix = centre_cells(tp, h, w)
+        pred = boxes_at(pos, iy, ix)
+        l_giou, iou = giou_loss(pred, tp)
+        l_l1 = torch.abs(pred - tp).mean()
+    else:
+        l_giou = l_l1 = out["score"].sum() * 0.0
+        iou = torch.zeros(1)
     total = weights.giou * l_giou + weights.l1 * l_l1 + weights.focal * l_focal
     parts = {
         "loss": float(total.detach()),

@@ -27,6 +27,9 @@ from evtrack.tracker.sampler import interval_edges
 SHIPPED_CHECKPOINT = "tiny.pt"
 DEFAULT_SIZE_LR = 0.5
 DEFAULT_MIN_SCORE = 0.0
+DEFAULT_MOTION = 0.0
+VELOCITY_SMOOTHING = 0.5  # weight of the newest displacement in the velocity estimate
+COAST_DECAY = 0.9  # velocity kept per frame while the target is lost
 # Op counting runs on every COUNT_EVERY-th network call (the 1st, the 1+N-th, ...): counting one call
 # costs about as much as the call itself, so sampling keeps tracking with counting on within ~1.3x of
 # its plain speed; SOPs/energy are averages over the counted calls (same call indices for a dense and
@@ -87,7 +90,11 @@ class Tracker:
         size_lr: how far the box size moves towards each new prediction (1 = no smoothing). Damping
             the size keeps one bad frame from growing the search region in a feedback loop.
         min_score: below this peak score the target is taken as lost/occluded in this packet and
-            the box stays where it was (0 = always follow the peak).
+            the box coasts (see ``motion``) instead of following the peak (0 = always follow the peak).
+        motion: constant-velocity prior, 0..1: the search crop is centred on the previous centre plus
+            ``motion`` times the smoothed per-frame displacement, and while the target is lost the box
+            coasts along that velocity (decaying by ``COAST_DECAY`` a frame). 0 = SDTrack's behaviour
+            (crop on the previous box, hold it when lost).
         count_ops: accumulate SOPs/MACs/energy/tokens via ``evtrack.pruning.accounting``.
         count_every: with ``count_ops``, count every N-th network call only (1 = every call; default
             ``DEFAULT_COUNT_EVERY``); ``stats()`` reports averages over the counted calls, ``ops_frames``
@@ -105,6 +112,7 @@ class Tracker:
         hann: bool = True,
         size_lr: float = DEFAULT_SIZE_LR,
         min_score: float = DEFAULT_MIN_SCORE,
+        motion: float = DEFAULT_MOTION,
         count_ops: bool = False,
         count_every: int = DEFAULT_COUNT_EVERY,
         jit: bool = False,
@@ -124,6 +132,10 @@ class Tracker:
         if not 0.0 <= min_score < 1.0:
             raise UserError(f"min_score must be in [0, 1), got {min_score}")
         self.min_score = float(min_score)
+        if not 0.0 <= motion <= 1.0:
+            raise UserError(f"motion must be in [0, 1], got {motion}")
+        self.motion = float(motion)
+        self._velocity = np.zeros(2)
         self.count_ops = bool(count_ops)
         if int(count_every) < 1:
             raise UserError(f"count_every must be >= 1, got {count_every}")
@@ -167,6 +179,7 @@ class Tracker:
             self._z_feat = self.model.embed_template(z)
         self._reset_pruning()
         self.box = b.copy()
+        self._velocity = np.zeros(2)
         return TrackResult(self.box.copy(), 1.0, time.perf_counter() - t, crop)
 
     def _reset_pruning(self) -> None:
@@ -182,11 +195,14 @@ class Tracker:
         t = time.perf_counter()
         b = self.box
         side = crop_side(b, self.cfg.search_factor, self.cfg.min_search_crop_px)
-        crop = crop_around(b[0] + b[2] / 2, b[1] + b[3] / 2, side)
+        prev_c = np.array([b[0] + b[2] / 2, b[1] + b[3] / 2])
+        guess = prev_c + self.motion * self._velocity
+        crop = crop_around(guess[0], guess[1], side)
         x = self._frame(events, crop, self.cfg.search_size, t0_us, t1_us)
         counted = False
+        found = False
         if not bool(x.any()):
-            # no events in the search region (static scene or a gap): nothing to see, keep the box
+            # no events in the search region (static scene or a gap): nothing to see
             score = 0.0
         else:
             counted = self.count_ops and self._calls % self.count_every == 0
@@ -202,11 +218,18 @@ class Tracker:
             nb, sc = decode_boxes(out, self.window)
             score = float(sc[0])
             if score >= self.min_score:
+                found = True
                 pred = crop_to_box(nb[0].numpy(), crop)
                 cx, cy = pred[0] + pred[2] / 2, pred[1] + pred[3] / 2
                 w = b[2] + self.size_lr * (pred[2] - b[2])
                 h = b[3] + self.size_lr * (pred[3] - b[3])
                 self.box = clip_box(np.array([cx - w / 2, cy - h / 2, w, h]), self.sensor_size)
+                step = np.array([cx, cy]) - prev_c
+                self._velocity += VELOCITY_SMOOTHING * (step - self._velocity)
+        if not found and self.motion > 0:  # lost: coast along the last velocity, slowing down
+            self._velocity *= COAST_DECAY
+            c = prev_c + self.motion * self._velocity
+            self.box = clip_box(np.array([c[0] - b[2] / 2, c[1] - b[3] / 2, b[2], b[3]]), self.sensor_size)
         dt = time.perf_counter() - t
         self._frames += 1
         self._busy_s += dt
@@ -336,7 +359,9 @@ def load_tracker(
     """Tracker from a checkpoint (None: the shipped one), optionally token-pruned (``keep``).
 
     A checkpoint written after pruning carries its settings (field ``pruning``); they are re-applied,
-    with an explicit ``keep`` overriding the stored ratios.
+    with an explicit ``keep`` overriding the stored ratios. Online options stored with the weights
+    (field ``tracking``, e.g. the ``min_score`` tuned for them) are the defaults of the
+    :class:`Tracker`; ``tracker_options`` that are not None override them.
     """
     from evtrack.tracker.checkpoint import load_checkpoint, model_from_payload
 
@@ -356,4 +381,5 @@ def load_tracker(
         except ImportError as exc:
             raise UserError(f"--keep {keep}: token pruning is not available in this installation ({exc})") from None
         apply_checkpoint_pruning(model, stored, keep)
-    return Tracker(model, **tracker_options)
+    options = {**payload.get("tracking", {}), **{k: v for k, v in tracker_options.items() if v is not None}}
+    return Tracker(model, **options)

@@ -32,6 +32,11 @@ class SamplerConfig:
     scale_jitter: float = 0.25  # search box size multiplied by exp(N(0, this))
     flip_prob: float = 0.5  # horizontal flip of the pair
     min_box_px: float = 2.0  # frames whose box is thinner than this are not sampled
+    negative_prob: float = 0.2  # share of pairs whose search crop does not hold the target
+
+
+# target of a negative pair: zero width and height (positives are clipped to at least 1e-3)
+NEGATIVE = np.array([0.5, 0.5, 0.0, 0.0], dtype=np.float32)
 
 
 @dataclass
@@ -44,6 +49,7 @@ class SequenceData:
     valid: np.ndarray  # (N,) bool: visible and non-degenerate
     edges_us: np.ndarray  # (N + 1,) frame i is [edges[i], edges[i+1])
     sensor_size: tuple[int, int]
+    absent: np.ndarray | None = None  # (N,) bool: flagged absent (hidden or out of view); None = never
 
     def frame_events(self, i: int) -> np.ndarray:
         t = self.events["t"]
@@ -71,7 +77,8 @@ def load_sequence_data(seq, min_box_px: float = 2.0) -> SequenceData:
         raise UserError(f"sequence {seq.name!r}: sensor size unknown; the recording does not state it")
     boxes = np.asarray(seq.boxes, dtype=np.float64)
     valid = ~np.asarray(seq.absent, dtype=bool) & (boxes[:, 2] >= min_box_px) & (boxes[:, 3] >= min_box_px)
-    return SequenceData(seq.name, events, boxes, valid, interval_edges(times), tuple(sensor))
+    absent = np.asarray(seq.absent, dtype=bool)
+    return SequenceData(seq.name, events, boxes, valid, interval_edges(times), tuple(sensor), absent)
 
 
 def default_representation() -> Representation:
@@ -118,6 +125,14 @@ class PairSampler:
         j = int(rng.choice(near))
         zb, xb = seq.boxes[i], seq.boxes[j]
         z_crop = crop_around(zb[0] + zb[2] / 2, zb[1] + zb[3] / 2, crop_side(zb, cfg.template_factor))
+        if sc.negative_prob > 0 and rng.random() < sc.negative_prob:
+            x_crop, j = self._negative_crop(seq, i)
+            if x_crop is not None:
+                z = self._frame(seq, i, z_crop, cfg.template_size)
+                x = self._frame(seq, j, x_crop, cfg.search_size)
+                if rng.random() < sc.flip_prob:
+                    z, x = z[:, :, ::-1], x[:, :, ::-1]
+                return np.ascontiguousarray(z), np.ascontiguousarray(x), NEGATIVE.copy()
         # jittered search box: the tracker never sees the target exactly centred
         scale = np.exp(rng.normal(0.0, sc.scale_jitter, 2))
         jw, jh = xb[2] * scale[0], xb[3] * scale[1]
@@ -138,6 +153,30 @@ class PairSampler:
             z, x = z[:, :, ::-1], x[:, :, ::-1]
             target[0] = 1.0 - target[0]
         return np.ascontiguousarray(z), np.ascontiguousarray(x), target
+
+    def _negative_crop(self, seq: SequenceData, i: int):
+        """A search crop without the target near frame ``i``: ``(crop, frame)`` or ``(None, -1)``."""
+        rng, cfg, sc = self.rng, self.cfg, self.scfg
+        frames = np.arange(len(seq.boxes))
+        absent = seq.absent if seq.absent is not None else np.zeros(len(frames), dtype=bool)
+        hidden = np.flatnonzero(absent & (np.abs(frames - i) <= sc.max_gap) & (seq.boxes[:, 2] > 0))
+        if hidden.size and rng.random() < 0.5:  # the target is there but hidden: crop where it would be
+            j = int(rng.choice(hidden))
+            b = seq.boxes[j]
+            side = crop_side(b, cfg.search_factor, cfg.min_search_crop_px)
+            off = rng.uniform(-0.25, 0.25, 2) * side
+            return crop_around(b[0] + b[2] / 2 + off[0], b[1] + b[3] / 2 + off[1], side), j
+        idx = np.flatnonzero(seq.valid)
+        j = int(rng.choice(idx[np.abs(idx - i) <= sc.max_gap]))
+        b = seq.boxes[j]
+        side = crop_side(b, cfg.search_factor, cfg.min_search_crop_px) * float(np.exp(rng.normal(0.0, sc.scale_jitter)))
+        hgt, wid = seq.sensor_size
+        for _ in range(20):  # a crop anywhere on the sensor that does not touch the target box
+            cx, cy = rng.uniform(0, wid), rng.uniform(0, hgt)
+            x0, y0 = cx - side / 2, cy - side / 2
+            if x0 >= b[0] + b[2] or x0 + side <= b[0] or y0 >= b[1] + b[3] or y0 + side <= b[1]:
+                return crop_around(cx, cy, side), j
+        return None, -1
 
     def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         zs, xs, ts = zip(*(self.sample() for _ in range(n)), strict=True)

@@ -1,0 +1,88 @@
+"""Tune the online-tracking options of a checkpoint on the *training* split, then store the best.
+
+A score threshold only means something for the network that produced the score, so ``min_score``
+(below it the target counts as lost and the box coasts) and ``motion`` (constant-velocity prior) are
+chosen per checkpoint: every combination of the grid tracks the first ``--sequences`` training
+sequences, the table prints AUC / PR / NPR, and ``--write`` stores the best (by AUC) in the checkpoint's
+``tracking`` field, which ``load_tracker`` (and so every command) uses as its default. The test split
+is never looked at.
+
+    python benchmarks/tune_tracking.py --checkpoint src/evtrack/data/tiny.pt --data data/synth --write
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+
+def _score(job: tuple) -> tuple[dict, dict]:
+    checkpoint, root, split, n, options = job
+    import torch
+
+    from evtrack.datasets import load_dataset
+    from evtrack.metrics import evaluate_ope
+    from evtrack.tracker.online import load_tracker, track_sequence
+
+    torch.set_num_threads(1)
+    seqs = load_dataset("synthetic", root, split)[:n]
+    results = {}
+    for seq in seqs:
+        tracker = load_tracker(checkpoint, **options)
+        with seq.open() as reader:
+            results[seq.name] = track_sequence(tracker, reader, seq.init_box, seq.frame_times_us(reader)).boxes
+    report = evaluate_ope(results, {s.name: s.boxes for s in seqs}, {s.name: s.absent for s in seqs})
+    return options, report.summary()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checkpoint", required=True)
+    ap.add_argument("--data", required=True, help="dataset root with train/<seq>/ folders")
+    ap.add_argument("--split", default="train")
+    ap.add_argument("--sequences", type=int, default=40, help="first N sequences of the split")
+    ap.add_argument("--min-score", type=float, nargs="+", default=[0.0, 0.15, 0.2, 0.25, 0.3, 0.35])
+    ap.add_argument("--motion", type=float, nargs="+", default=[0.0, 0.5, 1.0])
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--write", action="store_true", help="store the best options in the checkpoint")
+    ap.add_argument("--json", default=None, help="write every row here")
+    args = ap.parse_args(argv)
+    if args.split == "test":
+        print("tune_tracking: refusing to tune on the test split", file=sys.stderr)
+        return 2
+
+    grid = [{"min_score": s, "motion": m} for s, m in itertools.product(args.min_score, args.motion)]
+    jobs = [(args.checkpoint, args.data, args.split, args.sequences, o) for o in grid]
+    t0 = time.perf_counter()
+    rows = []
+    with ProcessPoolExecutor(args.workers) as pool:
+        for options, summary in pool.map(_score, jobs):
+            rows.append({**options, **summary})
+            print(f"  min_score {options['min_score']:.2f} motion {options['motion']:.2f}: "
+                  f"AUC {summary['auc']:.2f} PR {summary['pr']:.2f}", file=sys.stderr, flush=True)
+    wall = time.perf_counter() - t0
+    best = max(rows, key=lambda r: r["auc"])
+    print(f"\n#### Online options of {args.checkpoint} on {args.split} ({args.sequences} sequences, {wall:.0f} s)\n")
+    print("| min_score | motion | AUC | PR | NPR |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        mark = " **best**" if r is best else ""
+        print(f"| {r['min_score']:.2f} | {r['motion']:.2f} | {r['auc']:.2f}{mark} | {r['pr']:.2f} | {r['npr']:.2f} |")
+    chosen = {"min_score": best["min_score"], "motion": best["motion"]}
+    if args.write:
+        from evtrack.tracker.checkpoint import load_checkpoint, set_tracking_options
+
+        set_tracking_options(args.checkpoint, {**load_checkpoint(args.checkpoint).get("tracking", {}), **chosen})
+        print(f"\nwrote tracking options {chosen} into {args.checkpoint}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"checkpoint": args.checkpoint, "rows": rows, "best": chosen, "wall_s": wall}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
