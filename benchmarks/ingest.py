@@ -258,9 +258,9 @@ def dv_decode_numpy(path: Path) -> int:
     return dv_decode(path, to_numpy=True)
 
 
-def ours_read_only(path: Path) -> int:
+def ours_read_only(path: Path, **options) -> int:
     n = 0
-    with open_events(path) as reader:
+    with open_events(path, **options) as reader:
         for chunk in reader.chunks():
             n += len(chunk)
     return n
@@ -314,8 +314,12 @@ def bench_files(ev: np.ndarray, n_bins: int, window_us: int, repeats: int, workd
         section = f"read + {window_us // 1000} ms windows + voxelize: {label}"
         fns: dict[str, Callable[[], object]] = {"read": lambda p=path: ours_read_only(p)}
         if label.startswith("AEDAT4"):
+            from evtrack.io.lz4check import check_aedat4_lz4
+
             fns["dv"] = lambda p=path: dv_decode_only(p)
             fns["dv+numpy"] = lambda p=path: dv_decode_numpy(p)
+            fns["read-noverify"] = lambda p=path: ours_read_only(p, verify=False)
+            fns["lz4check"] = lambda p=path: check_aedat4_lz4(p)
         hows = ("none",) if read_only else ("none", "evtrack", "numpy", "tonic")
         for how in hows:
             fns[how] = lambda p=path, h=how: read_window_voxelize(p, n_bins, window_us, h)
@@ -324,8 +328,12 @@ def bench_files(ev: np.ndarray, n_bins: int, window_us: int, repeats: int, workd
             rows.append(Row(section, "dv-processing decode loop only", n, times["dv"], "dv decode", 1.0))
             rows.append(Row(section, "dv-processing decode loop + EventStore.numpy()", n, times["dv+numpy"],
                             "dv decode", times["dv"] / times["dv+numpy"]))  # fmt: skip
-            rows.append(Row(section, "evtrack open_events().chunks() only", n, times["read"], "dv decode",
-                            times["dv"] / times["read"]))  # fmt: skip
+            rows.append(Row(section, "evtrack open_events().chunks() only (LZ4 check on, default)", n, times["read"],
+                            "dv decode", times["dv"] / times["read"]))  # fmt: skip
+            rows.append(Row(section, "evtrack open_events(verify=False).chunks() only", n, times["read-noverify"],
+                            "dv decode", times["dv"] / times["read-noverify"]))  # fmt: skip
+            rows.append(Row(section, "evtrack LZ4 frame check alone (check_aedat4_lz4)", n, times["lz4check"],
+                            "dv decode", times["dv"] / times["lz4check"]))  # fmt: skip
         else:
             rows.append(Row(section, "evtrack open_events().chunks() only", n, times["read"]))
         rows.append(Row(section, "evtrack open_events().windows() only", n, times["none"]))

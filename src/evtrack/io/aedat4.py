@@ -5,10 +5,12 @@ Reading views each packet through ``EventStore.numpy()`` (no copy: dv's records 
 refuses truncated or corrupt files ("FileDataTable set but not present"); we report that as a
 FormatError rather than guess a valid prefix.
 
-Known limitation (dv-processing 2.0.4): random bytes *inside* a packet's LZ4 data make
-``getNextEventBatch`` loop forever in dv's decompression, holding the GIL, so no in-process
-watchdog can stop it; dv's files carry no LZ4 checksums to check first. Corrupted headers,
-data tables and truncations are reported as FormatError.
+dv-processing 2.0.4 loops forever (holding the GIL, so no watchdog thread can stop it) when random
+bytes sit *inside* a packet's LZ4 data. The reader therefore checks every LZ4 frame of the file
+first (:mod:`evtrack.io.lz4check`, one pass over the memory-mapped file, ``verify=True``), so such a
+file is a FormatError naming the packet and byte offset. The check costs about as much CPU as dv's
+own decode (BENCHMARKS.md); ``verify=False`` skips it for trusted files. Corrupted headers, data
+tables and truncations are reported as FormatError.
 
 Writing: dv-processing 2.0.4 has no numpy-to-EventStore path, so events go through
 ``EventStore.push_back``. Passing one tuple per event is about 2.5x faster than the four-argument
@@ -52,10 +54,15 @@ class AEDAT4Reader(EventReader):
         sensor_size: tuple[int, int] | None = None,
         stream: str = "events",
         frame_stream: str = "frames",
+        verify: bool = True,
         **options,
     ) -> None:
         super().__init__(path, **options)
         self._stream = stream
+        if verify:  # before dv touches the file: a corrupt LZ4 frame would hang dv's decoder
+            from evtrack.io.lz4check import check_aedat4_lz4
+
+            check_aedat4_lz4(self.path)
         # The recording opened here, positioned after its first event packet (kept as well), so
         # that the first iteration does not open and decode the start again (~1 ms of a 10 ms read).
         self._spare: tuple | None = None
