@@ -132,11 +132,20 @@ def test_cli_train_then_track(tmp_path, capsys):
     assert 40 <= len(lines) <= 50 and all(len(line.split(",")) == 4 for line in lines)
     assert video.stat().st_size > 1000
     assert not list(tmp_path.glob(".*partial*"))
+    # --min-score reaches the tracker: a 2-step model never scores 0.999, so the box never moves
+    held = tmp_path / "held.txt"
+    rc = cli_main(["track", str(seq / "events.h5"), "--init", init, "--window-ms", "20", "--checkpoint",
+                   str(run / "last.pt"), "--out", str(held), "--min-score", "0.999", "--motion", "0"])
+    assert rc == 0
+    rows = np.loadtxt(held, delimiter=",")
+    assert np.allclose(rows, rows[0], atol=1e-6) and np.allclose(rows[0], gt[0], atol=0.01)
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
     assert cli_main(["train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r"), "--steps", "1"]) == 2
     assert "not a directory" in capsys.readouterr().err
+    assert cli_main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--negative-prob", "1.5"]) == 2
+    assert "--negative-prob must be in [0, 1)" in capsys.readouterr().err
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"\x00" * 100)
     assert cli_main(["model-info", "--checkpoint", str(bad)]) == 2
