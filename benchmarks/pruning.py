@@ -82,6 +82,7 @@ DEFAULT_SWEEP = (
 LATENCY_CONFIGS = ("dense", "ir-0.8", "ir-0.65", "ir-default", "ir-0.5", "ir-0.35", "random-default")
 EXTRA_MODEL_CONFIGS = ("dense", "ir-default", "ir-0.5")
 FINETUNED = "finetuned"
+PRUNED_CKPT = "pruned-checkpoint"  # `evtrack prune` output with its own tuned online options, weights untouched
 
 
 def configure(model, cfg: Config) -> None:
@@ -262,6 +263,12 @@ def check_goals(rows: dict, lat: dict | None) -> list[str]:
                    f"(goal <= 1.0): {'PASS' if gap <= 1.0 else 'FAIL'}")
         best = max((n for n in rows if n.startswith("ir-default")), key=lambda n: rows[n]["auc"])
         out.append(f"best training-free variant at the default schedule: {best} (AUC {rows[best]['auc']:.2f})")
+        if PRUNED_CKPT in rows:
+            q = rows[PRUNED_CKPT]
+            gap = d["auc"] - q["auc"]
+            out.append(f"pruned checkpoint with its own online options (tuned on the train split, no retraining): "
+                       f"AUC {q['auc']:.2f}, gap {gap:.2f} points, tokens {100 * q['tokens_kept_frac']:.0f}% "
+                       f"(goal <= 1.0): {'PASS' if gap <= 1.0 else 'FAIL'}")
         if FINETUNED in rows:
             f = rows[FINETUNED]
             out.append(f"fine-tuned: AUC {f['auc']:.2f} (gap {d['auc'] - f['auc']:.2f}), tokens "
@@ -284,6 +291,9 @@ def check_goals(rows: dict, lat: dict | None) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", default=None, help="trained tracker checkpoint (default: the shipped tiny.pt)")
+    p.add_argument("--pruned", default=None, metavar="CKPT",
+                   help="also evaluate this `evtrack prune` output (its stored pruning and online options, e.g. a "
+                   "min_score re-tuned with benchmarks/tune_tracking.py: pruning shifts the peak scores)")
     p.add_argument("--finetuned", default=None, metavar="CKPT",
                    help="also evaluate this pruned fine-tuned checkpoint (its stored pruning settings)")
     p.add_argument("--data", default="data/synth", help="generated dataset root (FE108 layout, with test/)")
@@ -356,8 +366,15 @@ def main(argv: list[str] | None = None) -> int:
         from evtrack.metrics import evaluate_ope
 
         runs = [(n, model, CONFIGS[n], tracking) for n in names]
+        from evtrack.tracker.checkpoint import load_checkpoint, model_from_payload
+
+        if args.pruned:
+            payload = load_checkpoint(args.pruned)
+            runs.append((PRUNED_CKPT, model_from_payload(payload, source=args.pruned), payload.get("pruning"),
+                         payload.get("tracking", {})))
+            report["pruned_checkpoint"] = {"path": args.pruned, "pruning": payload.get("pruning"),
+                                           "tracking": payload.get("tracking", {})}
         if args.finetuned:
-            from evtrack.tracker.checkpoint import load_checkpoint, model_from_payload
 
             payload = load_checkpoint(args.finetuned)
             ft = model_from_payload(payload, source=args.finetuned)
@@ -368,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         for n, net, cfg, options in runs:
             if isinstance(cfg, Config):
                 configure(net, cfg)
-            else:  # the fine-tuned checkpoint: its stored pruning settings
+            else:  # the pruned / fine-tuned checkpoints: their stored pruning settings
                 apply_checkpoint_pruning(net, cfg)
             t = time.perf_counter()
             boxes, stats = track_all(net, seqs, args.max_frames, args.count_every, options)
