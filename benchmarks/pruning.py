@@ -174,9 +174,11 @@ def latency(model, seqs, names: list[str], repeats: int, warmup: int = 10) -> di
 
 def track_all(model, seqs, max_frames: int | None, count_every: int, options: dict) -> tuple[dict, dict]:
     """Track the sequences with one op-counting tracker; returns boxes per sequence and its stats."""
-    from evtrack.tracker.online import Tracker, track_sequence
+    from evtrack.tracker.online import Tracker, online_options, track_sequence
 
-    tracker = Tracker(model, count_ops=True, count_every=count_every, **options)
+    # as load_tracker: a pruned network uses the checkpoint's min_score_pruned when it has one
+    opts = online_options(options, bool(getattr(model, "pruning", None)))
+    tracker = Tracker(model, count_ops=True, count_every=count_every, **opts)
     boxes = {}
     for seq in seqs:
         with seq.open() as reader:

@@ -7,7 +7,12 @@ sequences, the table prints AUC / PR / NPR, and ``--write`` stores the best (by 
 ``tracking`` field, which ``load_tracker`` (and so every command) uses as its default. The test split
 is never looked at.
 
+With ``--keep default`` the network runs token-pruned and the best threshold is written as
+``min_score_pruned`` (pruning lowers the peak scores a little), which ``load_tracker`` uses whenever
+the network is pruned; the motion prior is then the stored one unless ``--motion`` is given.
+
     python benchmarks/tune_tracking.py --checkpoint src/evtrack/data/tiny.pt --data data/synth --write
+    python benchmarks/tune_tracking.py --checkpoint src/evtrack/data/tiny.pt --data data/synth --keep default --write
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 
 def _score(job: tuple) -> tuple[dict, dict]:
-    checkpoint, root, split, n, options = job
+    checkpoint, root, split, n, keep, options = job
     import torch
 
     from evtrack.datasets import load_dataset
@@ -32,7 +37,7 @@ def _score(job: tuple) -> tuple[dict, dict]:
     seqs = load_dataset("synthetic", root, split)[:n]
     results = {}
     for seq in seqs:
-        tracker = load_tracker(checkpoint, **options)
+        tracker = load_tracker(checkpoint, keep=keep, **options)
         with seq.open() as reader:
             results[seq.name] = track_sequence(tracker, reader, seq.init_box, seq.frame_times_us(reader)).boxes
     report = evaluate_ope(results, {s.name: s.boxes for s in seqs}, {s.name: s.absent for s in seqs})
@@ -46,7 +51,9 @@ def main(argv=None) -> int:
     ap.add_argument("--split", default="train")
     ap.add_argument("--sequences", type=int, default=40, help="first N sequences of the split")
     ap.add_argument("--min-score", type=float, nargs="+", default=[0.0, 0.15, 0.2, 0.25, 0.3, 0.35])
-    ap.add_argument("--motion", type=float, nargs="+", default=[0.0, 0.5, 1.0])
+    ap.add_argument("--motion", type=float, nargs="+", default=None,
+                    help="motion values to try (default 0 0.5 1; with --keep: the checkpoint's stored value)")
+    ap.add_argument("--keep", default=None, help="tune the token-pruned network (e.g. default): writes min_score_pruned")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--write", action="store_true", help="store the best options in the checkpoint")
     ap.add_argument("--json", default=None, help="write every row here")
@@ -55,8 +62,12 @@ def main(argv=None) -> int:
         print("tune_tracking: refusing to tune on the test split", file=sys.stderr)
         return 2
 
-    grid = [{"min_score": s, "motion": m} for s, m in itertools.product(args.min_score, args.motion)]
-    jobs = [(args.checkpoint, args.data, args.split, args.sequences, o) for o in grid]
+    from evtrack.tracker.checkpoint import load_checkpoint, set_tracking_options
+
+    stored = load_checkpoint(args.checkpoint).get("tracking", {})
+    motions = args.motion or ([stored.get("motion", 0.0)] if args.keep else [0.0, 0.5, 1.0])
+    grid = [{"min_score": s, "motion": m} for s, m in itertools.product(args.min_score, motions)]
+    jobs = [(args.checkpoint, args.data, args.split, args.sequences, args.keep, o) for o in grid]
     t0 = time.perf_counter()
     rows = []
     with ProcessPoolExecutor(args.workers) as pool:
@@ -66,17 +77,22 @@ def main(argv=None) -> int:
                   f"AUC {summary['auc']:.2f} PR {summary['pr']:.2f}", file=sys.stderr, flush=True)
     wall = time.perf_counter() - t0
     best = max(rows, key=lambda r: r["auc"])
-    print(f"\n#### Online options of {args.checkpoint} on {args.split} ({args.sequences} sequences, {wall:.0f} s)\n")
+    pruned = f", token-pruned with --keep {args.keep}" if args.keep else ""
+    print(f"\n#### Online options of {args.checkpoint}{pruned} on {args.split} ({args.sequences} sequences, "
+          f"{wall:.0f} s)\n")
     print("| min_score | motion | AUC | PR | NPR |")
     print("|---|---|---|---|---|")
     for r in rows:
         mark = " **best**" if r is best else ""
         print(f"| {r['min_score']:.2f} | {r['motion']:.2f} | {r['auc']:.2f}{mark} | {r['pr']:.2f} | {r['npr']:.2f} |")
-    chosen = {"min_score": best["min_score"], "motion": best["motion"]}
+    if args.keep:
+        chosen = {"min_score_pruned": best["min_score"]}
+        if best["motion"] != stored.get("motion", 0.0):
+            print(f"note: best motion with pruning is {best['motion']}; only min_score_pruned is written")
+    else:
+        chosen = {"min_score": best["min_score"], "motion": best["motion"]}
     if args.write:
-        from evtrack.tracker.checkpoint import load_checkpoint, set_tracking_options
-
-        set_tracking_options(args.checkpoint, {**load_checkpoint(args.checkpoint).get("tracking", {}), **chosen})
+        set_tracking_options(args.checkpoint, {**stored, **chosen})
         print(f"\nwrote tracking options {chosen} into {args.checkpoint}")
     if args.json:
         with open(args.json, "w") as f:

@@ -176,6 +176,10 @@ def test_checkpoint_tracking_options_are_the_defaults(tmp_path):
     assert load_checkpoint(path)["tracking"] == {"min_score": 0.2, "motion": 1.0}
     t = load_tracker(path)
     assert (t.min_score, t.motion) == (0.2, 1.0)
+    set_tracking_options(path, {"min_score": 0.3, "motion": 1.0, "min_score_pruned": 0.15})
+    assert load_tracker(path).min_score == 0.3  # dense: min_score
+    assert load_tracker(path, keep="0.5").min_score == 0.15  # token-pruned: min_score_pruned
+    assert load_tracker(path, keep="0.5", min_score=0.4).min_score == 0.4  # explicit still wins
     with pytest.raises(FormatError, match="unknown tracking option 'speed'"):
         set_tracking_options(path, {"speed": 1.0})
     with pytest.raises(FormatError, match="'min_score' is 'high'"):

@@ -20,8 +20,10 @@ from evtrack.tracker.model import SDTrackNet
 FORMAT = "evtrack-tracker"
 FORMAT_VERSION = 1
 # online-tracking options a checkpoint may carry (tuned for its weights: a score threshold only means
-# something for the network that produced the score); load_tracker uses them as defaults
-TRACKING_OPTIONS = {"min_score": float, "motion": float, "size_lr": float, "hann": bool}
+# something for the network that produced the score); load_tracker uses them as defaults.
+# ``min_score_pruned`` replaces ``min_score`` when the network runs token-pruned (pruning lowers the
+# peak scores a little; tuned at the default keep schedule).
+TRACKING_OPTIONS = {"min_score": float, "min_score_pruned": float, "motion": float, "size_lr": float, "hann": bool}
 
 
 def save_checkpoint(

@@ -360,8 +360,8 @@ def load_tracker(
 
     A checkpoint written after pruning carries its settings (field ``pruning``); they are re-applied,
     with an explicit ``keep`` overriding the stored ratios. Online options stored with the weights
-    (field ``tracking``, e.g. the ``min_score`` tuned for them) are the defaults of the
-    :class:`Tracker`; ``tracker_options`` that are not None override them.
+    (field ``tracking``, e.g. the ``min_score`` tuned for them; ``min_score_pruned`` when token-pruned)
+    are the defaults of the :class:`Tracker`; ``tracker_options`` that are not None override them.
     """
     from evtrack.tracker.checkpoint import load_checkpoint, model_from_payload
 
@@ -381,5 +381,16 @@ def load_tracker(
         except ImportError as exc:
             raise UserError(f"--keep {keep}: token pruning is not available in this installation ({exc})") from None
         apply_checkpoint_pruning(model, stored, keep)
-    options = {**payload.get("tracking", {}), **{k: v for k, v in tracker_options.items() if v is not None}}
-    return Tracker(model, **options)
+    return Tracker(model, **online_options(payload.get("tracking", {}), bool(getattr(model, "pruning", None)),
+                                           tracker_options))
+
+
+def online_options(stored: dict, pruned: bool, given: dict | None = None) -> dict:
+    """Tracker keyword arguments from a checkpoint's ``tracking`` field and explicit ones (None = stored):
+    a pruned network uses ``min_score_pruned`` in place of ``min_score`` when the checkpoint has it."""
+    options = dict(stored)
+    low = options.pop("min_score_pruned", None)
+    if pruned and low is not None:
+        options["min_score"] = low
+    options.update({k: v for k, v in (given or {}).items() if v is not None})
+    return options
