@@ -46,6 +46,20 @@ _ERRORS = {
 }
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _extended_length(buf: np.ndarray, ip: int, iend: int, n: int) -> tuple[int, int]:
+    """LZ4's length extension: add the bytes at ``ip`` while they are 255. ``(length, new ip)``;
+    length -1 when the block ends before the last byte of the run."""
+    while True:
+        if ip >= iend:
+            return -1, ip
+        b = buf[ip]
+        ip += 1
+        n += b
+        if b != 255:
+            return n, ip
+
+
 @numba.njit(cache=True, nogil=True)
 def _frame_error(buf: np.ndarray, start: int, end: int) -> tuple[int, int]:
     """``(code, byte offset)`` of the first structural error in the LZ4 frame ``buf[start:end]``."""
@@ -95,14 +109,9 @@ def _frame_error(buf: np.ndarray, start: int, end: int) -> tuple[int, int]:
                 ip += 1
                 lit = np.int64(token >> 4)
                 if lit == 15:
-                    while True:
-                        if ip >= iend:
-                            return 7, ip
-                        b = buf[ip]
-                        ip += 1
-                        lit += b
-                        if b != 255:
-                            break
+                    lit, ip = _extended_length(buf, ip, iend, lit)
+                    if lit < 0:
+                        return 7, ip
                 if ip + lit > iend:
                     return 7, ip
                 if op + lit > block_max:
@@ -120,14 +129,9 @@ def _frame_error(buf: np.ndarray, start: int, end: int) -> tuple[int, int]:
                     return 10, ip - 2
                 ml = np.int64(token & 15)
                 if ml == 15:
-                    while True:
-                        if ip >= iend:
-                            return 11, ip
-                        b = buf[ip]
-                        ip += 1
-                        ml += b
-                        if b != 255:
-                            break
+                    ml, ip = _extended_length(buf, ip, iend, ml)
+                    if ml < 0:
+                        return 11, ip
                 ml += 4
                 if op + ml > block_max:
                     return 11, ip
