@@ -2,9 +2,11 @@
 
 The tracker is fed event packets by any reader, one per ground-truth frame interval (benchmarks,
 :func:`track_sequence`) or per fixed time window (live use). Following SDTrack, the template comes
-from the first frame only; each update crops a ``search_factor`` square around the previous box,
-renders it straight at the network resolution, takes the peak of the Hann-windowed score map
-(OSTrack's motion prior) and clips the new box to the sensor.
+from the first frame only; each update crops a ``search_factor`` square around the previous box
+(shifted by a constant-velocity prediction with ``motion > 0``), renders it straight at the network
+resolution, takes the peak of the Hann-windowed score map (OSTrack's motion prior) and clips the new
+box to the sensor. A peak below ``min_score`` means "lost": the box coasts instead of jumping to
+whatever the search region holds. Checkpoints store these options tuned for their weights.
 """
 
 from __future__ import annotations
