@@ -155,9 +155,17 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 def test_model_info_json(capsys):
     import json
 
+    from evtrack.tracker.online import shipped_checkpoint
+
     assert cli_main(["model-info", "--config", "tiny", "--runs", "2", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["config"] == "tiny" and info["params"]["total"] > 1e5 and info["latency_ms_median"] > 0
+    assert "tracking" not in info  # a config has no checkpoint fields
+    # the shipped checkpoint reports the online options it carries
+    assert cli_main(["model-info", "--runs", "2", "--json", "--checkpoint",
+                     str(shipped_checkpoint())]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert set(info["tracking"]) >= {"min_score", "motion"} and info["step"] > 0 and info["pruning"] is None
 
 
 @pytest.mark.slow

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from evtrack.errors import UserError
-    from evtrack.tracker.checkpoint import load_model
+    from evtrack.tracker.checkpoint import load_checkpoint, load_model
     from evtrack.tracker.registry import create_model, list_models
 
     if args.threads < 1 or args.runs < 1:
@@ -74,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
         names = [args.config] if args.config else list_models()
         models = [create_model(n) for n in names]
     infos = [describe(m, args.runs) for m in models]
+    if args.checkpoint:  # what the checkpoint carries besides the weights
+        payload = load_checkpoint(args.checkpoint)
+        infos[0].update(step=int(payload["step"]), tracking=payload.get("tracking", {}),
+                        pruning=payload.get("pruning"))
     if args.json:
         print(json.dumps(infos[0] if len(infos) == 1 else infos))
         return 0
@@ -85,4 +89,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {k:<12} {p[k] / 1e6:8.3f} M params")
         print(f"  forward (batch 1, BN folded, {info['threads']} thread(s)): "
               f"median {info['latency_ms_median']:.1f} ms, min {info['latency_ms_min']:.1f} ms")
+        if "tracking" in info:
+            print(f"  checkpoint: step {info['step']}, online options {info['tracking'] or 'defaults'}, "
+                  f"token pruning {(info['pruning'] or {}).get('keep', 'none')}")
     return 0
