@@ -173,8 +173,8 @@ def model_from_payload(payload: dict[str, Any], *, source: str, **overrides) -> 
 
 def export_checkpoint(src: str | Path, dst: str | Path, *, half: bool = True) -> Path:
     """Inference copy of a training checkpoint: weights (fp16 by default) and config, no optimiser."""
-    model = load_model(src)
     payload = load_checkpoint(src)
+    model = model_from_payload(payload, source=str(src))
     step = int(payload["step"])
     return save_checkpoint(dst, model, step=step, half=half, extra={"exported_from_step": step},
                            tracking=payload.get("tracking"))

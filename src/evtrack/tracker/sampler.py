@@ -76,8 +76,8 @@ def load_sequence_data(seq, min_box_px: float = 2.0) -> SequenceData:
     if sensor is None:
         raise UserError(f"sequence {seq.name!r}: sensor size unknown; the recording does not state it")
     boxes = np.asarray(seq.boxes, dtype=np.float64)
-    valid = ~np.asarray(seq.absent, dtype=bool) & (boxes[:, 2] >= min_box_px) & (boxes[:, 3] >= min_box_px)
     absent = np.asarray(seq.absent, dtype=bool)
+    valid = ~absent & (boxes[:, 2] >= min_box_px) & (boxes[:, 3] >= min_box_px)
     return SequenceData(seq.name, events, boxes, valid, interval_edges(times), tuple(sensor), absent)
 
 
