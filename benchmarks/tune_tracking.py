@@ -94,9 +94,17 @@ def main(argv=None) -> int:
     if args.write:
         set_tracking_options(args.checkpoint, {**stored, **chosen})
         print(f"\nwrote tracking options {chosen} into {args.checkpoint}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"checkpoint": args.checkpoint, "rows": rows, "best": chosen, "wall_s": wall}, f, indent=1)
+    if args.json:  # temporary name, then rename: no half-written file
+        from evtrack.io import atomic
+
+        tmp = atomic.temp_path_for(args.json)
+        try:
+            tmp.write_text(json.dumps({"checkpoint": args.checkpoint, "rows": rows, "best": chosen, "wall_s": wall},
+                                      indent=1))
+            atomic.commit(tmp, args.json)
+        except BaseException:
+            atomic.discard(tmp)
+            raise
     return 0
 
 
