@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evtrack.io import open_events, write_aedat4, write_hdf5
+from evtrack.io import atomic, open_events, write_aedat4, write_hdf5
 from evtrack.io.aedat4 import AEDAT4EventWriter
 from evtrack.io.events import EVENT_DTYPE
 from evtrack.io.representations import count_frame, sdtrack_frame, time_surface, voxel_grid
@@ -419,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown(rows))
     if args.json:
         payload = {"environment": env, "rows": [asdict(r) | {"mev_per_s": r.mev_per_s} for r in rows]}
-        args.json.write_text(json.dumps(payload, indent=2))
+        atomic.write_text(args.json, json.dumps(payload, indent=2))
     return 0
 
 

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from evtrack.io import atomic
+
 
 def rss_mib() -> float:
     with open("/proc/self/status") as fh:
@@ -191,7 +193,7 @@ def main() -> None:
     for r in rows:  # runs have different columns (warm-up time, RSS series)
         print(" | ".join(f"{k}={v}" for k, v in r.items()))
     if args.json:
-        Path(args.json).write_text(json.dumps({"conversion": conv, "runs": rows}, indent=1))
+        atomic.write_text(args.json, json.dumps({"conversion": conv, "runs": rows}, indent=1))
 
 
 if __name__ == "__main__":

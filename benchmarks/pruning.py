@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from evtrack.io import atomic
 from evtrack.pruning import apply_checkpoint_pruning, apply_pruning, reset_state
 
 
@@ -417,9 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     report["load_avg_end"] = os.getloadavg()
     report["wall_s"] = time.perf_counter() - t_start
     js = out_dir / "pruning.json"
-    tmp = js.with_name(f".{js.name}.tmp")
-    tmp.write_text(json.dumps(report, indent=1, default=float))
-    os.replace(tmp, js)
+    atomic.write_text(js, json.dumps(report, indent=1, default=float))
     print(f"\nresults: {js}; total {report['wall_s']:.0f} s, load average {os.getloadavg()[0]:.2f}")
     return 0
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from evtrack.io import atomic
+
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -163,7 +165,7 @@ def main() -> int:
     if args.json is not None:
         result.update(machine=platform.processor() or platform.machine(), python=platform.python_version(),
                       numpy=np.__version__, numba=numba.__version__, seconds=args.seconds, scenes=args.scenes)
-        args.json.write_text(json.dumps(result, indent=1) + "\n")
+        atomic.write_text(args.json, json.dumps(result, indent=1) + "\n")
     return 0
 
 

@@ -19,6 +19,8 @@ import time
 import numpy as np
 import torch
 
+from evtrack.io import atomic
+
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -102,8 +104,8 @@ def main(argv=None) -> int:
     fwd_ms = 1000 * float(np.median(fwd))
     print(f"\nnetwork forward alone (batch 1, BN folded): median {fwd_ms:.1f} ms, min {1000 * min(fwd):.1f} ms")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"rows": rows, "forward_ms_median": fwd_ms, "n_sequences": len(seqs)}, f, indent=1)
+        atomic.write_text(args.json, json.dumps({"rows": rows, "forward_ms_median": fwd_ms, "n_sequences": len(seqs)},
+                                                indent=1))
     return 0
 
 

@@ -97,14 +97,8 @@ def main(argv=None) -> int:
     if args.json:  # temporary name, then rename: no half-written file
         from evtrack.io import atomic
 
-        tmp = atomic.temp_path_for(args.json)
-        try:
-            tmp.write_text(json.dumps({"checkpoint": args.checkpoint, "rows": rows, "best": chosen, "wall_s": wall},
-                                      indent=1))
-            atomic.commit(tmp, args.json)
-        except BaseException:
-            atomic.discard(tmp)
-            raise
+        atomic.write_text(args.json, json.dumps({"checkpoint": args.checkpoint, "rows": rows, "best": chosen,
+                                                 "wall_s": wall}, indent=1))
     return 0
 
 

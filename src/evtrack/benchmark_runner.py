@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from evtrack.errors import EvtrackError, FormatError
+from evtrack.io import atomic
 from evtrack.metrics.ope import OPEResult
 from evtrack.metrics.report import score_sequences, summary_json
 from evtrack.metrics.results import write_boxes
@@ -218,10 +218,7 @@ def write_outputs(report: BenchmarkReport, config: BenchmarkConfig) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name, run in report.runs.items():
         write_boxes(out / f"{name}.txt", run.boxes)
-    fd, tmp = tempfile.mkstemp(prefix=".summary.", suffix=".json", dir=out)
-    with os.fdopen(fd, "w") as f:
-        json.dump(report.summary, f, indent=1, default=float)
-    os.replace(tmp, out / "summary.json")
+    atomic.write_text(out / "summary.json", json.dumps(report.summary, indent=1, default=float))
     if config.plot:
         from evtrack.metrics.plots import plot_success_precision
 

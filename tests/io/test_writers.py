@@ -181,3 +181,24 @@ def test_aedat4_chunks_are_bounded_views_and_rereadable(tmp_path):
             edges = np.arange(0, 500_001, 33_333)
             for got, t0, t1 in zip(reader.slices(edges), edges[:-1], edges[1:], strict=True):
                 np.testing.assert_array_equal(got, ev[(ev["t"] >= t0) & (ev["t"] < t1)])
+
+
+def test_atomic_write_text_replaces_whole_or_not_at_all(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from evtrack.io import atomic
+
+    out = tmp_path / "summary.json"
+    atomic.write_text(out, '{"auc": 1}')
+    assert out.read_text() == '{"auc": 1}'
+
+    def broken(self, text):  # a write that dies half-way (disk full, Ctrl-C)
+        Path.open(self, "w").write(text[:3])
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Path, "write_text", broken)
+    with pytest.raises(OSError, match="disk full"):
+        atomic.write_text(out, '{"auc": 2}')
+    monkeypatch.undo()
+    assert out.read_text() == '{"auc": 1}'  # the old file is untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]  # no temporary left behind

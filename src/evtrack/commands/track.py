@@ -60,15 +60,13 @@ def parse_box(text: str) -> list[float]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
     import sys
     import time
-    from pathlib import Path
 
     import numpy as np
 
     from evtrack.errors import UserError
-    from evtrack.io import open_events
+    from evtrack.io import atomic, open_events
     from evtrack.tracker.online import load_tracker, track_sequence
 
     box = parse_box(args.init)
@@ -108,10 +106,7 @@ def run(args: argparse.Namespace) -> int:
         wall = time.perf_counter() - t
     lines = [f"{b[0]:.2f},{b[1]:.2f},{b[2]:.2f},{b[3]:.2f}" for b in res.boxes]
     if args.out:
-        out = Path(args.out)
-        tmp = out.with_name(f".{out.name}.partial")
-        tmp.write_text("\n".join(lines) + "\n")
-        os.replace(tmp, out)
+        atomic.write_text(args.out, "\n".join(lines) + "\n")
     elif not args.json:
         sys.stdout.write("\n".join(lines) + "\n")
     if args.video:

@@ -29,3 +29,16 @@ def discard(tmp: Path) -> None:
         os.unlink(tmp)
     except FileNotFoundError:
         pass
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write a small text file (JSON summaries, box lists) under a temporary name, then rename."""
+    path = Path(path)
+    tmp = temp_path_for(path)
+    try:
+        tmp.write_text(text)
+        commit(tmp, path)
+    except BaseException:
+        discard(tmp)
+        raise
+    return path
