@@ -314,12 +314,13 @@ def bench_files(ev: np.ndarray, n_bins: int, window_us: int, repeats: int, workd
         section = f"read + {window_us // 1000} ms windows + voxelize: {label}"
         fns: dict[str, Callable[[], object]] = {"read": lambda p=path: ours_read_only(p)}
         if label.startswith("AEDAT4"):
-            from evtrack.io.lz4check import check_aedat4_lz4
+            from evtrack.io.lz4check import check_aedat4_lz4, default_threads
 
             fns["dv"] = lambda p=path: dv_decode_only(p)
             fns["dv+numpy"] = lambda p=path: dv_decode_numpy(p)
             fns["read-noverify"] = lambda p=path: ours_read_only(p, verify=False)
             fns["lz4check"] = lambda p=path: check_aedat4_lz4(p)
+            fns["lz4check-1"] = lambda p=path: check_aedat4_lz4(p, threads=1)
         hows = ("none",) if read_only else ("none", "evtrack", "numpy", "tonic")
         for how in hows:
             fns[how] = lambda p=path, h=how: read_window_voxelize(p, n_bins, window_us, h)
@@ -332,8 +333,10 @@ def bench_files(ev: np.ndarray, n_bins: int, window_us: int, repeats: int, workd
                             "dv decode", times["dv"] / times["read"]))  # fmt: skip
             rows.append(Row(section, "evtrack open_events(verify=False).chunks() only", n, times["read-noverify"],
                             "dv decode", times["dv"] / times["read-noverify"]))  # fmt: skip
-            rows.append(Row(section, "evtrack LZ4 frame check alone (check_aedat4_lz4)", n, times["lz4check"],
-                            "dv decode", times["dv"] / times["lz4check"]))  # fmt: skip
+            rows.append(Row(section, f"evtrack LZ4 frame check alone ({default_threads()} threads, default)", n,
+                            times["lz4check"], "dv decode", times["dv"] / times["lz4check"]))  # fmt: skip
+            rows.append(Row(section, "evtrack LZ4 frame check alone (1 thread)", n, times["lz4check-1"],
+                            "dv decode", times["dv"] / times["lz4check-1"]))  # fmt: skip
         else:
             rows.append(Row(section, "evtrack open_events().chunks() only", n, times["read"]))
         rows.append(Row(section, "evtrack open_events().windows() only", n, times["none"]))

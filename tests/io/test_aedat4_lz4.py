@@ -72,6 +72,22 @@ def test_corrupt_packet_is_a_format_error_naming_it(sample, tmp_path):
         open_events(out)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 7])
+def test_first_corrupt_packet_is_named_whatever_the_threads(sample, tmp_path, threads):
+    """The frames are checked in ranges by several threads; the error is still the file's first."""
+    path, data, start, _ = sample
+    events = [p for p in _packets(data, start) if p[1] == 0]
+    bad = bytearray(data)
+    for pos, _, size in (events[20], events[50]):  # two corrupt packets, in different ranges
+        bad[pos + 8 + 7: pos + 8 + size] = b"\xff" * (size - 7)  # an endless literal run
+    out = tmp_path / "bad.aedat4"
+    out.write_bytes(bytes(bad))
+    with pytest.raises(FormatError, match=rf"packet at byte offset {events[20][0]} \(stream 0\)"):
+        check_aedat4_lz4(out, threads=threads)
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        check_aedat4_lz4(path, threads=0)
+
+
 def test_random_corruptions_never_hang(sample, tmp_path):
     """Eight random bytes in random LZ4 packets (and in the data table): each read either succeeds
     or raises FormatError, in a child process with a deadline (dv's loop would hold the GIL)."""

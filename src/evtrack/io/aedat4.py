@@ -7,9 +7,10 @@ FormatError rather than guess a valid prefix.
 
 dv-processing 2.0.4 loops forever (holding the GIL, so no watchdog thread can stop it) when random
 bytes sit *inside* a packet's LZ4 data. The reader therefore checks every LZ4 frame of the file
-first (:mod:`evtrack.io.lz4check`, one pass over the memory-mapped file, ``verify=True``), so such a
+first (:mod:`evtrack.io.lz4check`, over the memory-mapped file, ``verify=True``), so such a
 file is a FormatError naming the packet and byte offset. The check costs about as much CPU as dv's
-own decode (BENCHMARKS.md); ``verify=False`` skips it for trusted files. Corrupted headers, data
+own decode, split over the cores this process may use (BENCHMARKS.md); ``verify=False`` skips it
+for trusted files. Corrupted headers, data
 tables and truncations are reported as FormatError.
 
 Writing: dv-processing 2.0.4 has no numpy-to-EventStore path, so events go through

@@ -16,6 +16,7 @@ whose info XML lists each stream id with its output name and compression), then 
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -177,31 +178,74 @@ def aedat4_streams(path: str | Path) -> tuple[int, dict[int, tuple[str, str]]]:
 
 
 @numba.njit(cache=True, nogil=True)
-def _file_error(buf: np.ndarray, pos: int, checked: np.ndarray) -> tuple[int, int, int, int]:
-    """Walk the packets from ``pos``; ``(code, stream id or -1 for the data table, offset of the
-    packet or table, offset of the error)`` of the first bad LZ4 frame among streams with
-    ``checked[id]``, then of the data table if it is an LZ4 frame."""
+def _walk_frames(buf: np.ndarray, pos: int, checked: np.ndarray, out: np.ndarray) -> int:
+    """Walk the packet headers from ``pos``; the LZ4 frames to check, in file order, are the payloads
+    of streams with ``checked[id]``, then the data table (stream id -1) when what follows the last
+    packet is an LZ4 frame. Returns their count; fills rows ``start, end, stream id`` of ``out`` when
+    it has room (call once with an empty ``out`` to count)."""
     n = len(buf)
+    fill = len(out) > 0
+    k = 0
     while pos + 8 <= n:
         sid = buf[pos] | (buf[pos + 1] << 8) | (buf[pos + 2] << 16) | (np.int64(buf[pos + 3]) << 24)
         size = buf[pos + 4] | (buf[pos + 5] << 8) | (buf[pos + 6] << 16) | (np.int64(buf[pos + 7]) << 24)
         if size <= 0 or size >= (1 << 31) or pos + 8 + size > n or sid < 0 or sid >= len(checked):
             break  # the data table (or a broken packet header, which dv reports itself)
         if checked[sid]:
-            code, at = _frame_error(buf, pos + 8, pos + 8 + size)
-            if code:
-                return code, sid, pos, at
+            if fill:
+                out[k, 0], out[k, 1], out[k, 2] = pos + 8, pos + 8 + size, sid
+            k += 1
         pos += 8 + size
     if pos + 4 <= n and buf[pos] == 0x04 and buf[pos + 1] == 0x22 and buf[pos + 2] == 0x4D and buf[pos + 3] == 0x18:
-        code, at = _frame_error(buf, pos, n)
+        if fill:
+            out[k, 0], out[k, 1], out[k, 2] = pos, n, -1
+        k += 1
+    return k
+
+
+def _lz4_frames(buf: np.ndarray, pos: int, checked: np.ndarray) -> np.ndarray:
+    """``[n, 3]`` rows ``start, end, stream id`` of the file's LZ4 frames (two header walks: memory
+    stays proportional to the number of packets)."""
+    out = np.empty((_walk_frames(buf, pos, checked, np.empty((0, 3), np.int64)), 3), np.int64)
+    if len(out):
+        _walk_frames(buf, pos, checked, out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _first_frame_error(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, lo: int, hi: int) -> tuple[int, int, int]:
+    """``(index, code, offset)`` of the first bad frame among ``lo .. hi-1``; index -1 when all pass."""
+    for i in range(lo, hi):
+        code, at = _frame_error(buf, starts[i], ends[i])
         if code:
-            return code, -1, pos, at
-    return 0, -1, pos, pos
+            return i, code, at
+    return -1, 0, 0
 
 
-def check_aedat4_lz4(path: str | Path) -> None:
+def default_threads() -> int:
+    """CPU cores this process may use (the LZ4 check splits the file's frames over them)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not on Linux
+        return max(os.cpu_count() or 1, 1)
+
+
+def _split(ends: np.ndarray, starts: np.ndarray, parts: int) -> list[tuple[int, int]]:
+    """Consecutive frame ranges of about equal byte counts."""
+    sizes = np.cumsum(ends - starts)
+    cuts = np.searchsorted(sizes, sizes[-1] * np.arange(1, parts) / parts)
+    bounds = np.unique(np.r_[0, cuts, len(sizes)])
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=False) if b > a]
+
+
+def check_aedat4_lz4(path: str | Path, threads: int | None = None) -> None:
     """Raise FormatError if any LZ4 frame of the file (packets of LZ4 streams, data table) would
-    not decode. One pass over the memory-mapped file; run before dv-processing touches it."""
+    not decode. Reads the memory-mapped file; run before dv-processing touches it.
+
+    The frames are independent, so ``threads`` (default: the cores this process may use) check
+    consecutive ranges of them at once (the kernel releases the GIL); the error reported is the
+    first in file order either way.
+    """
     path = Path(path)
     start, streams = aedat4_streams(path)
     ids = [i for i, (_, comp) in streams.items() if comp.upper().startswith("LZ4")]
@@ -211,14 +255,30 @@ def check_aedat4_lz4(path: str | Path) -> None:
     checked[ids] = True
     if path.stat().st_size <= start:
         return  # no packets: dv reports the file as truncated
+    n_threads = default_threads() if threads is None else int(threads)
+    if n_threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
     buf = np.memmap(path, dtype=np.uint8, mode="r")
     try:
-        code, sid, where, at = _file_error(buf, start, checked)
+        frames = _lz4_frames(buf, start, checked)
+        if not len(frames):
+            return
+        starts, ends, sids = (np.ascontiguousarray(frames[:, j]) for j in range(3))
+        ranges = _split(ends, starts, min(n_threads, len(starts)))
+        if len(ranges) == 1:
+            found = [_first_frame_error(buf, starts, ends, *ranges[0])]
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(len(ranges)) as pool:
+                found = list(pool.map(lambda r, b=buf: _first_frame_error(b, starts, ends, *r), ranges))
     finally:
         del buf
-    if code:
-        what = "the data table" if sid < 0 else f"the packet at byte offset {where} (stream {sid})"
-        raise FormatError(
-            f"{path}: {what} is corrupt: {_ERRORS[int(code)]} at byte offset {int(at)}; expected a valid "
-            "LZ4 frame (dv-processing would loop forever decoding it)"
-        )
+    for i, code, at in found:  # ranges are in file order: the first hit is the file's first error
+        if i >= 0:
+            sid, where = int(sids[i]), int(starts[i]) - 8
+            what = "the data table" if sid < 0 else f"the packet at byte offset {where} (stream {sid})"
+            raise FormatError(
+                f"{path}: {what} is corrupt: {_ERRORS[int(code)]} at byte offset {int(at)}; expected a valid "
+                "LZ4 frame (dv-processing would loop forever decoding it)"
+            )
