@@ -73,8 +73,14 @@ def test_corrupt_packet_is_a_format_error_naming_it(sample, tmp_path):
 
 
 @pytest.mark.parametrize("threads", [1, 2, 7])
-def test_first_corrupt_packet_is_named_whatever_the_threads(sample, tmp_path, threads):
+def test_first_corrupt_packet_is_named_whatever_the_threads(sample, tmp_path, threads, monkeypatch):
     """The frames are checked in ranges by several threads; the error is still the file's first."""
+    from evtrack.io import lz4check
+
+    monkeypatch.setattr(lz4check, "_MIN_BYTES_PER_THREAD", 1)  # split even this 1 MB file
+    seen = []
+    real = lz4check._first_frame_error
+    monkeypatch.setattr(lz4check, "_first_frame_error", lambda *a: seen.append(a[-2:]) or real(*a))
     path, data, start, _ = sample
     events = [p for p in _packets(data, start) if p[1] == 0]
     bad = bytearray(data)
@@ -84,6 +90,9 @@ def test_first_corrupt_packet_is_named_whatever_the_threads(sample, tmp_path, th
     out.write_bytes(bytes(bad))
     with pytest.raises(FormatError, match=rf"packet at byte offset {events[20][0]} \(stream 0\)"):
         check_aedat4_lz4(out, threads=threads)
+    assert len(seen) == threads  # one range per thread, together every frame once
+    seen.sort()  # the threads record their ranges in any order
+    assert seen[0][0] == 0 and all(a[1] == b[0] for a, b in zip(seen, seen[1:], strict=False))
     with pytest.raises(ValueError, match="threads must be >= 1"):
         check_aedat4_lz4(path, threads=0)
 
