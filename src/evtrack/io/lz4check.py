@@ -31,7 +31,7 @@ _BLOCK_MAX = {4: 1 << 16, 5: 1 << 18, 6: 1 << 20, 7: 1 << 22}
 _HISTORY = 1 << 16  # LZ4's window: matches reach at most 64 KiB back
 # below this much compressed data per thread, starting threads costs more than it saves (a 1 MB
 # recording: 1.1 ms on one thread, slower on two)
-_MIN_BYTES_PER_THREAD = 1 << 22
+_MIN_BYTES_PER_THREAD = 1 << 21
 
 # error codes of lz4_frame_error (0 = fine) and what they mean
 _ERRORS = {
