@@ -233,10 +233,10 @@ def default_threads() -> int:
         return max(os.cpu_count() or 1, 1)
 
 
-def _split(ends: np.ndarray, starts: np.ndarray, parts: int) -> list[tuple[int, int]]:
-    """Consecutive frame ranges of about equal byte counts."""
-    sizes = np.cumsum(ends - starts)
-    cuts = np.searchsorted(sizes, sizes[-1] * np.arange(1, parts) / parts)
+def _split(sizes: np.ndarray, parts: int) -> list[tuple[int, int]]:
+    """Consecutive ranges of frames (byte ``sizes``) holding about equal byte counts."""
+    upto = np.cumsum(sizes)
+    cuts = np.searchsorted(upto, upto[-1] * np.arange(1, parts) / parts)
     bounds = np.unique(np.r_[0, cuts, len(sizes)])
     return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=False) if b > a]
 
@@ -267,8 +267,8 @@ def check_aedat4_lz4(path: str | Path, threads: int | None = None) -> None:
         if not len(frames):
             return
         starts, ends, sids = (np.ascontiguousarray(frames[:, j]) for j in range(3))
-        total = int((ends - starts).sum())
-        ranges = _split(ends, starts, max(1, min(n_threads, len(starts), total // _MIN_BYTES_PER_THREAD)))
+        sizes = ends - starts
+        ranges = _split(sizes, max(1, min(n_threads, len(sizes), int(sizes.sum()) // _MIN_BYTES_PER_THREAD)))
         if len(ranges) == 1:
             found = [_first_frame_error(buf, starts, ends, *ranges[0])]
         else:
