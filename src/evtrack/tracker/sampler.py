@@ -128,11 +128,7 @@ class PairSampler:
         if sc.negative_prob > 0 and rng.random() < sc.negative_prob:
             x_crop, j = self._negative_crop(seq, i)
             if x_crop is not None:
-                z = self._frame(seq, i, z_crop, cfg.template_size)
-                x = self._frame(seq, j, x_crop, cfg.search_size)
-                if rng.random() < sc.flip_prob:
-                    z, x = z[:, :, ::-1], x[:, :, ::-1]
-                return np.ascontiguousarray(z), np.ascontiguousarray(x), NEGATIVE.copy()
+                return self._render_pair(seq, i, z_crop, j, x_crop, NEGATIVE.copy())
         # jittered search box: the tracker never sees the target exactly centred
         scale = np.exp(rng.normal(0.0, sc.scale_jitter, 2))
         jw, jh = xb[2] * scale[0], xb[3] * scale[1]
@@ -145,11 +141,16 @@ class PairSampler:
         cx = float(np.clip(cx, xb[0] + xb[2] / 2 - half, xb[0] + xb[2] / 2 + half))
         cy = float(np.clip(cy, xb[1] + xb[3] / 2 - half, xb[1] + xb[3] / 2 + half))
         x_crop = crop_around(cx, cy, side)
-        z = self._frame(seq, i, z_crop, cfg.template_size)
-        x = self._frame(seq, j, x_crop, cfg.search_size)
         target = box_to_crop(xb, x_crop)
         target[2:] = np.clip(target[2:], 1e-3, 1.0)
-        if rng.random() < sc.flip_prob:
+        return self._render_pair(seq, i, z_crop, j, x_crop, target)
+
+    def _render_pair(self, seq: SequenceData, i: int, z_crop, j: int, x_crop, target: np.ndarray):
+        """Template of frame ``i`` and search of frame ``j``, flipped together (target too) at random.
+        A negative target (centre 0.5, zero size) is unchanged by the flip."""
+        z = self._frame(seq, i, z_crop, self.cfg.template_size)
+        x = self._frame(seq, j, x_crop, self.cfg.search_size)
+        if self.rng.random() < self.scfg.flip_prob:
             z, x = z[:, :, ::-1], x[:, :, ::-1]
             target[0] = 1.0 - target[0]
         return np.ascontiguousarray(z), np.ascontiguousarray(x), target
