@@ -92,14 +92,16 @@ def configure(model, cfg: Config) -> None:
 
 
 def load_net(checkpoint: str | None):
-    """``(model, path, tracking options stored with it)``: every configuration tracks with the
-    checkpoint's own online options (lost-target threshold, motion prior), as ``load_tracker`` does."""
+    """``(model, path, stored pruning settings, stored tracking options)``: every configuration tracks
+    with its checkpoint's own online options (lost-target threshold, motion prior), as ``load_tracker``
+    does."""
     from evtrack.tracker.checkpoint import load_checkpoint, model_from_payload
     from evtrack.tracker.online import shipped_checkpoint
 
     path = Path(checkpoint) if checkpoint else shipped_checkpoint()
     payload = load_checkpoint(path)
-    return model_from_payload(payload, source=str(path)), str(path), payload.get("tracking", {})
+    model = model_from_payload(payload, source=str(path))
+    return model, str(path), payload.get("pruning"), payload.get("tracking", {})
 
 
 def median_ms(samples: list[float]) -> float:
@@ -330,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     from evtrack.datasets import load_dataset
 
     seqs = load_dataset("synthetic", args.data, args.split)[: args.max_sequences]
-    model, ckpt_name, tracking = load_net(args.checkpoint)
+    model, ckpt_name, _, tracking = load_net(args.checkpoint)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     n_frames = sum(min(len(s), args.max_frames or len(s)) for s in seqs)
@@ -369,21 +371,15 @@ def main(argv: list[str] | None = None) -> int:
         from evtrack.metrics import evaluate_ope
 
         runs = [(n, model, CONFIGS[n], tracking) for n in names]
-        from evtrack.tracker.checkpoint import load_checkpoint, model_from_payload
-
         if args.pruned:
-            payload = load_checkpoint(args.pruned)
-            runs.append((PRUNED_CKPT, model_from_payload(payload, source=args.pruned), payload.get("pruning"),
-                         payload.get("tracking", {})))
-            report["pruned_checkpoint"] = {"path": args.pruned, "pruning": payload.get("pruning"),
-                                           "tracking": payload.get("tracking", {})}
+            net, _, pruning, options = load_net(args.pruned)
+            runs.append((PRUNED_CKPT, net, pruning, options))
+            report["pruned_checkpoint"] = {"path": args.pruned, "pruning": pruning, "tracking": options}
         if args.finetuned:
-
-            payload = load_checkpoint(args.finetuned)
-            ft = model_from_payload(payload, source=args.finetuned)
-            runs.append((FINETUNED, ft, payload.get("pruning"), payload.get("tracking", {})))
-            report["finetuned_pruning"] = payload.get("pruning")
-            report["finetuned_tracking"] = payload.get("tracking", {})
+            net, _, pruning, options = load_net(args.finetuned)
+            runs.append((FINETUNED, net, pruning, options))
+            report["finetuned_pruning"] = pruning
+            report["finetuned_tracking"] = options
         print(f"\n# tracking {len(seqs)} sequences per configuration (ops counted on every {args.count_every}th call)")
         for n, net, cfg, options in runs:
             if isinstance(cfg, Config):
