@@ -168,6 +168,27 @@ def test_model_info_json(capsys):
     assert set(info["tracking"]) >= {"min_score", "motion"} and info["step"] > 0 and info["pruning"] is None
 
 
+def test_model_info_dense_macs_match_layer_shapes():
+    """Transformer MACs = tokens x the weights of its linear layers (one MAC per weight per token);
+    the first conv's MACs = output pixels x its weights per output channel."""
+    import torch
+
+    from evtrack.commands.model_info import describe
+    from evtrack.tracker.registry import create_model
+
+    model = create_model("tiny")
+    info = describe(model, runs=1)
+    linears = [m for m in model.backbone.block_stack.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and not any(isinstance(m, torch.nn.Conv2d) for m in model.backbone.block_stack.modules())
+    n = model.backbone.layout.n_tokens * model.cfg.time_steps
+    assert info["dense_macs"]["transformer"] == n * sum(m.weight.numel() for m in linears)
+    first = next(m for m in model.backbone.conv.modules() if isinstance(m, torch.nn.Conv2d))
+    out_px = (model.cfg.search_size // 2) ** 2  # stride 2, padding k//2
+    assert info["dense_macs"]["conv_stages"] > out_px * first.weight.numel()
+    macs = info["dense_macs"]
+    assert macs["total"] == macs["conv_stages"] + macs["transformer"] + macs["head"]
+
+
 @pytest.mark.slow
 def test_ddp_two_cpu_processes(tmp_path):
     """torchrun with 2 gloo processes: both ranks step together and rank 0 alone writes the run files."""

@@ -15,8 +15,35 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def dense_macs(model, parts: dict, z_feat, x) -> dict[str, int]:
+    """Multiply-accumulates of each part's Conv2d/Linear layers in one search forward, counted as if
+    every input were dense (attention's K^T V products left out). Why: how much of a frame the
+    transformer is bounds what token pruning can save; spikes make the real SOPs lower
+    (``Tracker(count_ops=True)`` counts those)."""
+    import torch
+
+    macs = dict.fromkeys(parts, 0)
+    hooks = []
+    for name, part in parts.items():
+        def count(mod, inp, out, name=name):
+            if isinstance(mod, torch.nn.Conv2d):
+                k = mod.kernel_size[0] * mod.kernel_size[1] * (mod.in_channels // mod.groups)
+                macs[name] += out.numel() * k
+            elif isinstance(mod, torch.nn.Linear):
+                macs[name] += out.numel() * mod.in_features
+        hooks += [m.register_forward_hook(count) for m in part.modules()]
+    try:
+        with torch.inference_mode():
+            model(None, x, z_feat=z_feat)
+    finally:
+        for h in hooks:
+            h.remove()
+    return macs
+
+
 def describe(model, runs: int) -> dict:
-    """Parameter counts (per part) and median latency of a BN-fused batch-1 search forward."""
+    """Parameter counts (per part), dense MACs per part and median latency of a BN-fused batch-1
+    search forward."""
     import time
 
     import torch
@@ -43,6 +70,8 @@ def describe(model, runs: int) -> dict:
             if i >= 3:
                 times.append(time.perf_counter() - t)
     times.sort()
+    macs = dense_macs(model, parts, zf, x)
+    macs["total"] = sum(macs.values())
     return {
         "config": cfg.name,
         "search_px": cfg.search_size,
@@ -50,6 +79,7 @@ def describe(model, runs: int) -> dict:
         "tokens": model.backbone.layout.n_tokens,
         "blocks": len(model.backbone.block_stack.blocks),
         "params": params,
+        "dense_macs": macs,
         "latency_ms_median": 1000 * times[len(times) // 2],
         "latency_ms_min": 1000 * times[0],
         "threads": torch.get_num_threads(),
@@ -87,6 +117,10 @@ def run(args: argparse.Namespace) -> int:
               f"{info['tokens']} tokens, {info['blocks']} transformer blocks")
         for k in ("conv_stages", "positions", "transformer", "head", "total"):
             print(f"  {k:<12} {p[k] / 1e6:8.3f} M params")
+        m = info["dense_macs"]
+        print(f"  MACs per search forward, as if dense: conv stages {m['conv_stages'] / 1e6:.1f} M, "
+              f"transformer {m['transformer'] / 1e6:.1f} M ({100 * m['transformer'] / m['total']:.0f}%), "
+              f"head {m['head'] / 1e6:.1f} M")
         print(f"  forward (batch 1, BN folded, {info['threads']} thread(s)): "
               f"median {info['latency_ms_median']:.1f} ms, min {info['latency_ms_min']:.1f} ms")
         if "tracking" in info:
