@@ -70,12 +70,23 @@ def main(argv=None) -> int:
         )
         return 2
 
-    from evtrack.datasets import load_dataset
+    from pathlib import Path
 
+    from evtrack.datasets import load_dataset
+    from evtrack.errors import UserError
+
+    missing = [c for c in args.checkpoints if not Path(c).is_file()]
+    if missing:
+        print(f"compare_checkpoints: no such checkpoint: {', '.join(missing)}", file=sys.stderr)
+        return 2
     jobs = []
     for ckpt in args.checkpoints:
         for root in args.data:
-            names = [s.name for s in load_dataset("synthetic", root, args.split)][: args.max_sequences]
+            try:
+                names = [s.name for s in load_dataset("synthetic", root, args.split)][: args.max_sequences]
+            except UserError as exc:
+                print(f"compare_checkpoints: {exc}", file=sys.stderr)
+                return 2
             jobs += [
                 (ckpt, root, args.split, names[i :: args.workers], args.keep) for i in range(args.workers)
             ]
