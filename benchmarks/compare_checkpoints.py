@@ -17,29 +17,23 @@ import argparse
 import json
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
 
-def _track(job: tuple) -> dict[str, dict[str, float]]:
-    """Per-sequence AUC / PR / NPR of one checkpoint on some sequences of one dataset root."""
-    checkpoint, root, split, names, keep = job
-    import torch
+def score_checkpoint(
+    checkpoint: str, sequences: list, keep: str | None, workers: int
+) -> dict[str, dict[str, float]]:
+    """Per-sequence AUC / PR / NPR of one checkpoint, through the benchmark runner (a fresh tracker per
+    sequence, one torch thread per worker process)."""
+    from functools import partial
 
-    from evtrack.datasets import load_dataset
-    from evtrack.metrics import evaluate_ope
-    from evtrack.tracker.online import load_tracker, track_sequence
+    from evtrack.benchmark_runner import BenchmarkConfig, run_benchmark
+    from evtrack.tracker.online import load_tracker
 
-    torch.set_num_threads(1)
-    seqs = [s for s in load_dataset("synthetic", root, split) if s.name in names]
-    boxes = {}
-    for seq in seqs:
-        tracker = load_tracker(checkpoint, keep=keep)
-        with seq.open() as reader:
-            boxes[seq.name] = track_sequence(tracker, reader, seq.init_box, seq.frame_times_us(reader)).boxes
-    report = evaluate_ope(boxes, {s.name: s.boxes for s in seqs}, {s.name: s.absent for s in seqs})
-    return {f"{root}/{name}": row for name, row in report.per_sequence().items()}
+    make = partial(load_tracker, checkpoint, keep=keep, n_threads=1)
+    report = run_benchmark(sequences, make, BenchmarkConfig(workers=workers, plot=False, progress=False))
+    return report.ope.per_sequence()
 
 
 def paired(base: np.ndarray, other: np.ndarray) -> tuple[float, float]:
@@ -79,22 +73,21 @@ def main(argv=None) -> int:
     if missing:
         print(f"compare_checkpoints: no such checkpoint: {', '.join(missing)}", file=sys.stderr)
         return 2
-    jobs = []
-    for ckpt in args.checkpoints:
-        for root in args.data:
-            try:
-                names = [s.name for s in load_dataset("synthetic", root, args.split)][: args.max_sequences]
-            except UserError as exc:
-                print(f"compare_checkpoints: {exc}", file=sys.stderr)
-                return 2
-            jobs += [
-                (ckpt, root, args.split, names[i :: args.workers], args.keep) for i in range(args.workers)
-            ]
+    sequences = {}
+    for root in args.data:
+        try:
+            sequences[root] = load_dataset("synthetic", root, args.split)[: args.max_sequences]
+        except UserError as exc:
+            print(f"compare_checkpoints: {exc}", file=sys.stderr)
+            return 2
     t0 = time.perf_counter()
-    scores: dict[str, dict[str, dict[str, float]]] = {c: {} for c in args.checkpoints}
-    with ProcessPoolExecutor(args.workers) as pool:
-        for job, rows in zip(jobs, pool.map(_track, jobs), strict=True):
-            scores[job[0]].update(rows)
+    scores: dict[str, dict[str, dict[str, float]]] = {}
+    for ckpt in args.checkpoints:  # keys root/name: make-dataset names repeat across roots
+        scores[ckpt] = {
+            f"{root}/{name}": row
+            for root, seqs in sequences.items()
+            for name, row in score_checkpoint(ckpt, seqs, args.keep, args.workers).items()
+        }
     keys = sorted(scores[args.checkpoints[0]])
     ref = args.checkpoints[0]
     pruned = f", token-pruned with --keep {args.keep}" if args.keep else ""
