@@ -71,6 +71,7 @@ CONFIGS = {c.name: c for c in [
     Config("ir-default-global", "default", {"spatial": "global"}),
     Config("ir-default-deviation", "default", {"spatial": "deviation"}),
     Config("ir-default-full-kv", "default", {"full_kv": True}),
+    Config("ir-default-cached-kv", "default", {"cached_kv": True}),
     Config("ir-default-paper-comp", "default", {"spatial": "paper", "compensate": True}),
     Config("ir-0.5-comp", "0.5", {"compensate": True}),
     Config("random-0.5", "0.5", {"criterion": "random"}),
@@ -78,9 +79,9 @@ CONFIGS = {c.name: c for c in [
 DEFAULT_SWEEP = (
     "dense", "ir-0.8", "ir-0.65", "ir-default", "ir-0.5", "ir-0.35", "random-default", "density-default",
     "ir-default-comp", "ir-default-cumulative", "ir-default-official", "ir-default-keep-template",
-    "ir-default-paper", "ir-default-global", "ir-default-deviation", "ir-default-full-kv",
+    "ir-default-paper", "ir-default-global", "ir-default-deviation", "ir-default-full-kv", "ir-default-cached-kv",
 )
-LATENCY_CONFIGS = ("dense", "ir-0.8", "ir-0.65", "ir-default", "ir-0.5", "ir-0.35", "random-default")
+LATENCY_CONFIGS = ("dense", "ir-0.8", "ir-0.65", "ir-default", "ir-0.5", "ir-0.35", "random-default", "ir-default-cached-kv")
 EXTRA_MODEL_CONFIGS = ("dense", "ir-default", "ir-0.5")
 FINETUNED = "finetuned"
 PRUNED_CKPT = "pruned-checkpoint"  # `evtrack prune` output with its own tuned online options, weights untouched

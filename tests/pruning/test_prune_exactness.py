@@ -119,7 +119,14 @@ def test_shipped_tracker_keep_one_is_exactly_dense_and_pruning_cuts_transformer_
     _, pruned = run_tracker(tr, seq, slices)
     blocks = tr._counter.summary()["blocks"]
     assert pruned["tokens_kept_frac"] == pytest.approx(730 / 1280)  # default schedule on tiny: 57% of tokens
-    assert pruned["transformer_sops"] < 0.6 * dense["transformer_sops"]
+    # the default (skipped tokens' keys/values cached) attends over every token, so it saves a little less
+    assert pruned["transformer_sops"] < 0.7 * dense["transformer_sops"]
+    plain_tr = load_tracker(None, keep="default", count_ops=True, count_every=1)
+    from evtrack.pruning import apply_pruning
+
+    apply_pruning(plain_tr.model, "default", cached_kv=False)
+    _, plain_stats = run_tracker(plain_tr, seq, slices)
+    assert plain_stats["transformer_sops"] < min(0.6 * dense["transformer_sops"], pruned["transformer_sops"])
     assert pruned["macs"] == dense["macs"]  # only the stem conv on the event frame is a MAC layer
     assert pruned["energy_mj"] == pytest.approx((4.6 * pruned["macs"] + 0.9 * pruned["sops"]) * 1e-9)
     assert all(b["tokens"] < 320 for b in blocks.values())

@@ -44,7 +44,8 @@ def test_map_level_scores_are_per_map_and_numba_equals_torch():
         assert torch.allclose(a, IRScorer(opts, backend="numba")(x, maps, 0, False), atol=1e-5)
 
 
-@pytest.mark.parametrize("opts", [{"full_kv": True}, {"spatial": "global"}, {"spatial": "deviation", "full_kv": True}])
+@pytest.mark.parametrize("opts", [{"full_kv": True}, {"spatial": "global"}, {"spatial": "deviation", "full_kv": True},
+                                  {"cached_kv": True}])
 def test_new_options_keep_one_is_exactly_dense(opts):
     m = active_model()
     z, x = inputs()
@@ -98,6 +99,86 @@ def test_full_kv_needs_blocks_that_accept_context():
 
 
 
+def _pair(**opts):
+    """Two copies of the same network: ``cached_kv`` and ``full_kv``, with ``opts`` in common."""
+    a, b = active_model(), active_model()
+    apply_pruning(a, "default", cached_kv=True, **opts)
+    apply_pruning(b, "default", full_kv=True, **opts)
+    return a, b
+
+
+def _k_tokens(model):
+    seen = []
+    for blk in model.backbone.block_stack.blocks:
+        blk.attn.k.register_forward_hook(lambda mod, a, out: seen.append(a[0].shape[2]))
+    return seen
+
+
+def test_cached_kv_equals_full_kv_while_the_input_repeats_and_then_goes_stale():
+    # No temporal term: the same input selects the same tokens, so every block's input repeats too.
+    a, b = _pair(temporal_weight=0.0)
+    z, x = inputs()
+    _, x2 = inputs(seed=1)
+    seen = _k_tokens(a)
+    n = a.backbone.layout.n_tokens
+    with torch.no_grad():
+        # 1st frame: every block fills its cache from all tokens, exactly as full_kv computes them
+        assert all(torch.equal(u, w) for u, w in zip(a(z, x).values(), b(z, x).values(), strict=True))
+        assert seen == [n] * 4
+        # 2nd frame, same input: the cached keys/values of the skipped tokens are exactly current
+        out_a, out_b = a(z, x), b(z, x)
+        assert all(torch.allclose(out_a[k], out_b[k], atol=1e-5) for k in out_a)
+        kept = a.backbone.block_stack.last_tokens
+        assert seen[4:] == kept and all(k < n for k in kept)  # K/V projected for the kept tokens only
+        # 3rd frame, new input: skipped tokens attend with last frame's keys/values, full_kv with new ones
+        out_a, out_b = a(z, x2), b(z, x2)
+        assert not torch.allclose(out_a["score"], out_b["score"], atol=1e-4)
+        # after reset_state (a tracker's init) the cache is rebuilt from all tokens again
+        a.backbone.block_stack.reset_state()
+        b.backbone.block_stack.reset_state()
+        out_a, out_b = a(z, x2), b(z, x2)
+        assert all(torch.equal(out_a[k], out_b[k]) for k in out_a)
+        assert seen[-4:] == [n] * 4
+
+
+def test_cached_kv_cache_holds_the_last_keys_of_each_token():
+    from evtrack.pruning.blocks import KVCache
+
+    cache = KVCache()
+    k0, v0 = torch.arange(12.0).reshape(1, 1, 1, 6, 2), -torch.arange(12.0).reshape(1, 1, 1, 6, 2)
+    assert cache(k0, v0) == (k0, v0)  # idx None: every token
+    cache.idx = torch.tensor([[4, 1]])
+    k1, v1 = torch.full((1, 1, 1, 2, 2), 100.0), torch.full((1, 1, 1, 2, 2), -100.0)
+    k, v = cache(k1, v1)
+    assert k[0, 0, 0, :, 0].tolist() == [0.0, 100.0, 4.0, 6.0, 100.0, 10.0]
+    assert v[0, 0, 0, :, 1].tolist() == [-1.0, -100.0, -5.0, -7.0, -100.0, -11.0]
+    assert cache.fits(torch.zeros(1, 1, 6, 3)) and not cache.fits(torch.zeros(1, 2, 6, 3))
+
+
+def test_cached_kv_in_training_mode_is_full_kv():
+    a, b = _pair()
+    a.train()
+    b.train()
+    z, x = inputs()
+    for _ in range(2):  # no state between training batches
+        out_a, out_b = a(z, x), b(z, x)
+        assert all(torch.allclose(out_a[k], out_b[k], atol=1e-5) for k in out_a)
+
+
+def test_cached_kv_needs_kv_cache_blocks_and_excludes_full_kv():
+    with pytest.raises(UserError, match="accepts_kv_cache"):
+        apply_pruning(FakeModel(), "0.5", cached_kv=True)
+    with pytest.raises(UserError, match="exclude each other"):
+        apply_pruning(active_model(), "0.5", cached_kv=True, full_kv=True)
+    with pytest.raises(UserError, match="at most one"):
+        apply_pruning(active_model(), "0.5", cached_kv=True, compensate=True)
+    m = active_model()  # the default is the cache; full_kv or compensate alone switch it off
+    assert apply_pruning(m, "0.5").pruning["cached_kv"] is True
+    assert apply_pruning(FakeModel(), "0.5").pruning["cached_kv"] is False  # blocks without it: plain
+    assert apply_pruning(m, "0.5", full_kv=True).pruning["cached_kv"] is False
+    assert apply_pruning(m, "0.5", compensate=True).pruning["cached_kv"] is False
+
+
 def test_cli_flags_match_pruning_options():
     import argparse
 
@@ -111,3 +192,6 @@ def test_cli_flags_match_pruning_options():
     opts = prune.options_from_args(p.parse_args([]))
     assert opts == {k: v for k, v in PruningOptions(keep=(1.0,)).to_dict().items() if k in opts}
     assert prune.options_from_args(p.parse_args(["--full-kv", "--spatial", "global"]))["full_kv"] is True
+    assert "cached_kv" not in prune.options_from_args(p.parse_args([]))  # None: wherever supported
+    assert prune.options_from_args(p.parse_args(["--cached-kv"]))["cached_kv"] is True
+    assert prune.options_from_args(p.parse_args(["--no-cached-kv"]))["cached_kv"] is False

@@ -48,6 +48,10 @@ def add_pruning_arguments(p, *, defaults: bool = True) -> None:
                    help="rescale linear attention by N/K when running on K of N tokens")
     p.add_argument("--full-kv", action="store_const", const=True, default=d(False),
                    help="keys/values from all tokens; only kept tokens get attention output and MLP")
+    p.add_argument("--cached-kv", action=argparse.BooleanOptionalAction, default=None,
+                   help="skipped tokens' keys/values from the last frame they were computed in (online "
+                   "tracking; default: on for blocks that support it unless --full-kv/--compensate); "
+                   "--no-cached-kv: plain pruning (the official code), attention over the kept tokens only")
     p.add_argument("--spatial", choices=SPATIAL_FORMS, default=d(DEFAULT_SPATIAL),
                    help="IR spatial term: 3x3 neighbourhood ('paper', 'official') or whole map ('global', 'deviation')")
     p.add_argument("--normalize", choices=("minmax", "softmax"), default=d("minmax"), help="IR score normalisation")
@@ -60,7 +64,8 @@ def options_from_args(args) -> dict:
     opts = dict(
         mode=args.mode, criterion=args.criterion,
         prune_template=None if args.keep_template is None else not args.keep_template,
-        compensate=args.compensate, full_kv=args.full_kv, spatial=args.spatial, normalize=args.normalize,
+        compensate=args.compensate, full_kv=args.full_kv,
+        cached_kv=args.cached_kv, spatial=args.spatial, normalize=args.normalize,
         temporal_weight=args.temporal_weight,
     )
     return {k: v for k, v in opts.items() if v is not None}

@@ -10,7 +10,7 @@ automatically when gradients are needed, and gather/scatter are differentiable w
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 import torch
 from torch import nn
@@ -41,6 +41,11 @@ class PruningOptions:
     include_center: bool = False  # paper spatial term: include the token in its own 3x3 mean
     compensate: bool = False  # rescale linear attention by N/K through `token_scale`
     full_kv: bool = False  # keys/values from all tokens; attention output + MLP for the kept ones only
+    # Skipped tokens' keys/values from the last frame they were computed in (online tracking; in training
+    # it acts as full_kv). None (the default): for every block that supports it (`accepts_kv_cache`),
+    # unless full_kv or compensate is set; on 100 held-out sequences it kept AUC within ~1 point of dense
+    # at the default schedule, where plain pruning lost ~4 at the same SOPs (BENCHMARKS.md).
+    cached_kv: bool | None = None
     backend: str = "auto"  # IR scorer: "auto", "torch" or "numba"
     seed: int = 0  # random criterion seed
 
@@ -113,7 +118,12 @@ def apply_pruning(
         model.backbone.block_stack = dense
         model.pruning = None
         return model
+    if (options.get("full_kv") or options.get("compensate")) and options.get("cached_kv") is None:
+        options = {**options, "cached_kv": False}  # those two are alternatives to the cache
     opts = PruningOptions(keep=tuple(ratios), **options)
+    if opts.cached_kv and opts.compensate:
+        raise UserError("apply_pruning: compensate rescales plain pruning's attention; cached_kv keeps its "
+                        "scale. Expected at most one of them")
     if opts.mode not in MODES:
         raise UserError(f"apply_pruning: mode is {opts.mode!r}; expected one of {MODES}")
     if opts.criterion not in CRITERIA:
@@ -139,8 +149,10 @@ def apply_pruning(
     try:
         model.backbone.block_stack = PrunedBlockStack(
             dense, per_block, scorer, mode=opts.mode, keep_maps=template_maps, compensate=opts.compensate,
-            full_kv=opts.full_kv,
+            full_kv=opts.full_kv, cached_kv=opts.cached_kv,
         )
+        if opts.cached_kv is None:  # record what "wherever supported" turned out to be
+            opts = replace(opts, cached_kv=model.backbone.block_stack.cached_kv)
     except ValueError as exc:
         model.backbone.block_stack = dense
         model.pruning = None

@@ -17,6 +17,15 @@ With ``full_kv=True`` the keys and values still come from *all* N tokens (blocks
 ``accepts_context`` take ``forward(kept, context=all)``), so the K^T V summary every kept query
 reads is the dense one; only the kept tokens get the attention output, its projection and the MLP.
 This removes the N/K scale problem at the cost of the K/V projections of the skipped tokens.
+
+With ``cached_kv=True`` (blocks that declare ``accepts_kv_cache``) the skipped tokens' keys/values
+come from the last frame in which each was computed instead: a block computes K/V for its kept
+tokens only, writes them into a per-block cache of all N tokens and attends to the whole cache. The
+first call after :meth:`PrunedBlockStack.reset_state` (a tracker's ``init``) fills the cache from all
+tokens, as ``full_kv`` does. Why it is sound: a token is skipped because it scores low, and the
+score's temporal term is how much it changed since the previous frame, so its old keys/values are
+close to what ``full_kv`` would recompute, for the compute of plain pruning. It carries state from
+frame to frame, so it belongs to online inference; in training mode it behaves like ``full_kv``.
 """
 
 from __future__ import annotations
@@ -41,6 +50,33 @@ def _hook_targets(block: nn.Module) -> list[nn.Module]:
     ]
 
 
+class KVCache:
+    """Keys/values ``[T, B, h, N, d]`` of every token of one block, from the last frame each was
+    computed in. Called by the attention with the keys/values of the tokens it just projected."""
+
+    def __init__(self) -> None:
+        self.k: torch.Tensor | None = None
+        self.v: torch.Tensor | None = None
+        self.idx: torch.Tensor | None = None  # [B, K] positions of this call's tokens; None = all tokens
+
+    def clear(self) -> None:
+        self.k = self.v = self.idx = None
+
+    def fits(self, x: torch.Tensor) -> bool:
+        """The cache holds every token of ``x [T, B, N, C]`` (same batch and token count)."""
+        return self.k is not None and self.k.shape[:2] == x.shape[:2] and self.k.shape[3] == x.shape[2]
+
+    def __call__(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.idx is None:  # keys/values of all tokens (computed from the full context)
+            self.k, self.v = k, v
+            return k, v
+        t, b, h = k.shape[:3]
+        at = self.idx.reshape(1, b, 1, -1, 1)
+        self.k = self.k.scatter(3, at.expand(t, b, h, at.shape[3], k.shape[4]), k)
+        self.v = self.v.scatter(3, at.expand(t, b, h, at.shape[3], v.shape[4]), v)
+        return self.k, self.v
+
+
 class PrunedBlockStack(nn.Module):
     """Token-pruned drop-in for a block stack with ``blocks`` and ``forward(x, layout)``.
 
@@ -52,6 +88,8 @@ class PrunedBlockStack(nn.Module):
         keep_maps: names of maps never pruned (e.g. the template maps).
         compensate: rescale attention by N/K through ``token_scale`` attributes.
         full_kv: keys/values from every token, outputs for the kept ones only (see module doc).
+        cached_kv: keys/values of skipped tokens from the last frame they were computed in (module doc);
+            None: for the blocks that support it (``accepts_kv_cache``), plain pruning for the others.
     """
 
     def __init__(
@@ -64,6 +102,7 @@ class PrunedBlockStack(nn.Module):
         keep_maps: Sequence[str] = (),
         compensate: bool = False,
         full_kv: bool = False,
+        cached_kv: bool | None = False,
     ):
         super().__init__()
         blocks = stack.blocks
@@ -85,13 +124,25 @@ class PrunedBlockStack(nn.Module):
         self.keep_maps = tuple(keep_maps)
         self.compensate = compensate
         self.full_kv = full_kv
-        if full_kv:
+        if full_kv and cached_kv:
+            raise ValueError("full_kv and cached_kv exclude each other; expected at most one of them")
+        for flag, needs in (("full_kv", ("accepts_context",)), ("cached_kv", ("accepts_context", "accepts_kv_cache"))):
+            if not (full_kv if flag == "full_kv" else cached_kv):
+                continue
             for i, (blk, r) in enumerate(zip(blocks, self.keep, strict=True)):
-                if r < 1.0 and not getattr(blk, "accepts_context", False):
+                missing = [a for a in needs if not getattr(blk, a, False)]
+                if r < 1.0 and missing:
                     raise ValueError(
-                        f"full_kv=True: block {i} ({type(blk).__name__}) does not accept a `context` argument "
-                        "(no `accepts_context` attribute; docs/design.md)"
+                        f"{flag}=True: block {i} ({type(blk).__name__}) lacks {', '.join(missing)} "
+                        "(it does not take a `context`/`kv_cache` argument; docs/design.md)"
                     )
+        # per block: key/value cache in use (None = wherever the block supports it)
+        self._kv = [
+            KVCache() if (cached_kv or (cached_kv is None and not full_kv and getattr(blk, "accepts_kv_cache", False)
+                                        and getattr(blk, "accepts_context", False))) else None
+            for blk in blocks
+        ]
+        self.cached_kv = any(c is not None for c in self._kv)
         self.last_tokens: list[int] = []  # tokens each block processed in the last forward (per sample)
         self._scaled = [[m for m in blk.modules() if hasattr(m, "token_scale")] for blk in blocks]
         self._hooked = [_hook_targets(blk) if not sc else [] for blk, sc in zip(blocks, self._scaled, strict=True)]
@@ -109,8 +160,12 @@ class PrunedBlockStack(nn.Module):
                     self._hooks.append(mod.register_forward_pre_hook(self._scale_input))
 
     def reset_state(self) -> None:
-        """Forget per-sequence scorer state (call when a tracker is initialised)."""
+        """Forget per-sequence state: the scorer's previous frame and the key/value caches (call when
+        a tracker is initialised)."""
         self.scorer.reset_state()
+        for cache in self._kv:
+            if cache is not None:
+                cache.clear()
 
     def _scale_input(self, module, args):
         if self._scale == 1.0:
@@ -123,9 +178,17 @@ class PrunedBlockStack(nn.Module):
             h.remove()
         self._hooks = []
 
-    def _run(self, i: int, blk: nn.Module, x: torch.Tensor, scale: float, full: torch.Tensor) -> torch.Tensor:
-        if self.full_kv:
+    def _run(self, i: int, blk: nn.Module, x: torch.Tensor, scale: float, full: torch.Tensor,
+             idx: torch.Tensor) -> torch.Tensor:
+        cache = self._kv[i]
+        if self.full_kv or (cache is not None and self.training):
             return blk(x, context=full)  # exact K^T V: no compensation needed
+        if cache is not None:
+            if not cache.fits(full):  # first frame (or a new batch shape): keys/values of all tokens
+                cache.idx = None
+                return blk(x, context=full, kv_cache=cache)
+            cache.idx = idx
+            return blk(x, kv_cache=cache)
         if not self.compensate or scale == 1.0:
             return blk(x)
         if self._hooked[i]:
@@ -180,7 +243,7 @@ class PrunedBlockStack(nn.Module):
             if k == n:
                 x = blk(x)
                 continue
-            y = self._run(i, blk, gather_tokens(x, idx), n / k, x)
+            y = self._run(i, blk, gather_tokens(x, idx), n / k, x, idx)
             x = scatter_tokens(x, idx, y)
             if self.mode == "cumulative":
                 active = torch.zeros(x.shape[1], n, dtype=torch.bool, device=x.device)

@@ -157,6 +157,10 @@ class SpikingLinearAttention(nn.Module):
     ``context`` (optional, ``[T, B, N, C]``): the tokens keys and values come from, when they differ
     from the query tokens ``x`` (a pruning wrapper passes the full token set so the K^T V summary is
     exact while only the kept tokens get an output). ``None`` means ``x`` itself.
+
+    ``kv_cache`` (optional): a callable ``(k, v) -> (k, v)`` given the spike keys/values just computed
+    ``[T, B, h, M, d]`` and returning those to attend; a pruning wrapper uses it to complete the kept
+    tokens' keys/values with the skipped tokens' from an earlier frame (``cached_kv``, design.md).
     """
 
     def __init__(self, dim: int, heads: int, v_ratio: int, max_value: int) -> None:
@@ -174,7 +178,7 @@ class SpikingLinearAttention(nn.Module):
         self.s_attn = ILIF(max_value)
         self.proj = LinearBN(dim * v_ratio, dim)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, kv_cache=None) -> torch.Tensor:
         t, b, n, _ = x.shape
         s = self.s_in(x)
         h = self.heads
@@ -184,6 +188,8 @@ class SpikingLinearAttention(nn.Module):
         m = s.shape[2]
         k = self.s_k(self.k(s)).reshape(t, b, m, h, -1).transpose(2, 3)  # [T, B, h, M, d]
         v = self.s_v(self.v(s)).reshape(t, b, m, h, -1).transpose(2, 3)  # [T, B, h, M, dv]
+        if kv_cache is not None:
+            k, v = kv_cache(k, v)
         kv = k.transpose(-2, -1) @ v  # [T, B, h, d, dv]
         out = (q @ kv) * (self.scale * self.token_scale)  # [T, B, h, N, dv]
         out = out.transpose(2, 3).reshape(t, b, n, -1)
@@ -208,6 +214,7 @@ class TransformerBlock(nn.Module):
 
     prunable = True
     accepts_context = True  # forward(x, context=all_tokens): keys/values from context (pruning, design.md)
+    accepts_kv_cache = True  # forward(x, kv_cache=f): f completes the keys/values (cached_kv pruning)
 
     def __init__(self, dim: int, heads: int, mlp_ratio: float, v_ratio: int, max_value: int) -> None:
         super().__init__()
@@ -215,8 +222,8 @@ class TransformerBlock(nn.Module):
         self.attn = SpikingLinearAttention(dim, heads, v_ratio, max_value)
         self.mlp = TokenMLP(dim, mlp_ratio, max_value)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        x = x + self.attn(x, context)
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, kv_cache=None) -> torch.Tensor:
+        x = x + self.attn(x, context, kv_cache)
         return x + self.mlp(x)
 
 
