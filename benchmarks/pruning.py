@@ -15,9 +15,11 @@ tokens kept, SOPs (total and transformer blocks), MACs and energy per frame, cou
 Configurations: dense; a keep-ratio sweep with the IR criterion (default settings); at the default
 schedule (~57% of the transformer tokens for ``tiny``) the IR criterion vs random vs event-density-only
 selection, the spatial term forms (paper's local 3x3, official code's, map-level "global" and
-"deviation"), N/K compensation and full-K/V attention on vs off, per-block re-selection (official
-code) vs cumulative early stopping, template kept whole; plus optionally a fine-tuned checkpoint
-(``--finetuned CKPT``, evaluated with the pruning settings stored in it).
+"deviation"), the skipped tokens' keys/values (cached from an earlier frame: the default; from the
+current frame: full-K/V; none, attention over the kept tokens only: ``ir-default-plain``, the
+official code), N/K compensation, per-block re-selection (official code) vs cumulative early
+stopping, template kept whole; plus optionally a fine-tuned checkpoint (``--finetuned CKPT``,
+evaluated with the pruning settings stored in it).
 
 At the end the issue's goals at the default schedule are checked against the measured numbers
 (transformer SOPs >= 40% lower, backbone >= 1.3x faster, AUC within 1.0 point of dense).
@@ -71,7 +73,9 @@ CONFIGS = {c.name: c for c in [
     Config("ir-default-global", "default", {"spatial": "global"}),
     Config("ir-default-deviation", "default", {"spatial": "deviation"}),
     Config("ir-default-full-kv", "default", {"full_kv": True}),
-    Config("ir-default-cached-kv", "default", {"cached_kv": True}),
+    Config("ir-default-plain", "default", {"cached_kv": False}),  # the official code: attention over kept tokens
+    Config("ir-0.8-plain", "0.8", {"cached_kv": False}),
+    Config("ir-0.65-plain", "0.65", {"cached_kv": False}),
     Config("ir-default-paper-comp", "default", {"spatial": "paper", "compensate": True}),
     Config("ir-0.5-comp", "0.5", {"compensate": True}),
     Config("random-0.5", "0.5", {"criterion": "random"}),
@@ -79,9 +83,9 @@ CONFIGS = {c.name: c for c in [
 DEFAULT_SWEEP = (
     "dense", "ir-0.8", "ir-0.65", "ir-default", "ir-0.5", "ir-0.35", "random-default", "density-default",
     "ir-default-comp", "ir-default-cumulative", "ir-default-official", "ir-default-keep-template",
-    "ir-default-paper", "ir-default-global", "ir-default-deviation", "ir-default-full-kv", "ir-default-cached-kv",
+    "ir-default-paper", "ir-default-global", "ir-default-deviation", "ir-default-full-kv", "ir-default-plain",
 )
-LATENCY_CONFIGS = ("dense", "ir-0.8", "ir-0.65", "ir-default", "ir-0.5", "ir-0.35", "random-default", "ir-default-cached-kv")
+LATENCY_CONFIGS = ("dense", "ir-0.8", "ir-0.65", "ir-default", "ir-0.5", "ir-0.35", "random-default", "ir-default-plain")
 EXTRA_MODEL_CONFIGS = ("dense", "ir-default", "ir-0.5")
 FINETUNED = "finetuned"
 PRUNED_CKPT = "pruned-checkpoint"  # `evtrack prune` output with its own tuned online options, weights untouched
@@ -107,6 +111,11 @@ def load_net(checkpoint: str | None):
 
 def median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1e3
+
+
+def seq_key(seq) -> str:
+    """A sequence's name, or root/name when several dataset roots are scored together."""
+    return getattr(seq, "key", seq.name)
 
 
 def step_inputs(seqs):
@@ -189,7 +198,7 @@ def track_all(model, seqs, max_frames: int | None, count_every: int, options: di
             ts = np.asarray(seq.frame_times_us(reader), dtype=np.int64)
             n = len(ts) if max_frames is None else min(len(ts), max_frames)
             res = track_sequence(tracker, reader, seq.boxes[0], ts[:n])
-        boxes[seq.name] = res.boxes
+        boxes[seq_key(seq)] = res.boxes
     return boxes, tracker.stats()
 
 
@@ -208,9 +217,9 @@ def print_latency(label: str, lat: dict, names: list[str], threads: int, repeats
         print(f"| {n} | " + " | ".join(cells) + " |")
 
 
-def print_accuracy(rows: dict, lat: dict | None, n_seqs: int, n_frames: int, ckpt: str) -> None:
+def print_accuracy(rows: dict, lat: dict | None, n_seqs: int, n_frames: int, ckpt: str, split: str = "test") -> None:
     d = rows.get("dense")
-    print(f"\n### Accuracy and ops: {n_seqs} test sequences, {n_frames} frames, {ckpt}")
+    print(f"\n### Accuracy and ops: {n_seqs} {split} sequences, {n_frames} frames, {ckpt}")
     print("SOPs/MACs/energy per tracked frame (network call); tokens = tokens processed by all transformer "
           "blocks per frame (% of dense); backbone speed-up from the latency table\n")
     print("| config | AUC | PR | NPR | tokens (%) | transformer SOPs M | vs dense | total SOPs M | MACs M | "
@@ -302,9 +311,11 @@ def main(argv: list[str] | None = None) -> int:
                    "min_score re-tuned with benchmarks/tune_tracking.py: pruning shifts the peak scores)")
     p.add_argument("--finetuned", default=None, metavar="CKPT",
                    help="also evaluate this pruned fine-tuned checkpoint (its stored pruning settings)")
-    p.add_argument("--data", default="data/synth", help="generated dataset root (FE108 layout, with test/)")
+    p.add_argument("--data", default=["data/synth"], nargs="+",
+                   help="generated dataset root(s) (FE108 layout, with test/); several are scored as one set")
     p.add_argument("--split", default="test")
-    p.add_argument("--max-sequences", "--max-seqs", type=int, default=None, help="first N sequences (default all)")
+    p.add_argument("--max-sequences", "--max-seqs", type=int, default=None,
+                   help="first N sequences of each root (default all)")
     p.add_argument("--max-frames", type=int, default=None, help="first N frames of each sequence (default all)")
     p.add_argument("--count-every", type=int, default=4, help="count ops on every N-th network call")
     p.add_argument("--configs", default=",".join(DEFAULT_SWEEP), help=f"comma list of {list(CONFIGS)}")
@@ -332,7 +343,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from evtrack.datasets import load_dataset
 
-    seqs = load_dataset("synthetic", args.data, args.split)[: args.max_sequences]
+    seqs = []
+    for root in args.data:
+        for seq in load_dataset("synthetic", root, args.split)[: args.max_sequences]:
+            if len(args.data) > 1:  # sequence names repeat across roots
+                seq.key = f"{root}/{seq.name}"
+            seqs.append(seq)
     model, ckpt_name, _, tracking = load_net(args.checkpoint)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -389,15 +405,15 @@ def main(argv: list[str] | None = None) -> int:
                 apply_checkpoint_pruning(net, cfg)
             t = time.perf_counter()
             boxes, stats = track_all(net, seqs, args.max_frames, args.count_every, options)
-            gt = {s.name: s.boxes[: len(boxes[s.name])] for s in seqs}
-            absent = {s.name: s.absent[: len(boxes[s.name])] for s in seqs}
+            gt = {seq_key(s): s.boxes[: len(boxes[seq_key(s)])] for s in seqs}
+            absent = {seq_key(s): s.absent[: len(boxes[seq_key(s)])] for s in seqs}
             ope = evaluate_ope(boxes, gt, absent)
             rows[n] = {"auc": ope.auc, "pr": ope.pr, "npr": ope.npr, "wall_s": time.perf_counter() - t,
                        **{k: v for k, v in stats.items() if k != "pruning"}, "pruning": stats.get("pruning")}
             print(f"  {n}: AUC {ope.auc:.2f} PR {ope.pr:.2f}, transformer SOPs {stats['transformer_sops'] / 1e6:.2f} M, "
                   f"tokens {100 * stats['tokens_kept_frac']:.0f}% ({rows[n]['wall_s']:.0f} s)", flush=True)
         report["accuracy"] = rows
-        print_accuracy(rows, lat, len(seqs), n_frames, ckpt_name)
+        print_accuracy(rows, lat, len(seqs), n_frames, ckpt_name, args.split)
         try:
             png = out_dir / "pruning_auc_vs_sops.png"
             plot(rows, png, f"Token pruning on {Path(ckpt_name).name}: AUC vs transformer SOPs "

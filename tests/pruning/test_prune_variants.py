@@ -153,6 +153,13 @@ def test_cached_kv_cache_holds_the_last_keys_of_each_token():
     assert k[0, 0, 0, :, 0].tolist() == [0.0, 100.0, 4.0, 6.0, 100.0, 10.0]
     assert v[0, 0, 0, :, 1].tolist() == [-1.0, -100.0, -5.0, -7.0, -100.0, -11.0]
     assert cache.fits(torch.zeros(1, 1, 6, 3)) and not cache.fits(torch.zeros(1, 2, 6, 3))
+    cache.clear()  # a batch of two sequences takes the scatter path, each with its own positions
+    k0, v0 = torch.zeros(1, 2, 1, 4, 1), torch.zeros(1, 2, 1, 4, 1)
+    cache.idx = None
+    cache(k0, v0)
+    cache.idx = torch.tensor([[0, 3], [2, 1]])
+    k, _ = cache(torch.tensor([1.0, 2.0, 3.0, 4.0]).reshape(1, 2, 1, 2, 1), torch.ones(1, 2, 1, 2, 1))
+    assert k[0, :, 0, :, 0].tolist() == [[1.0, 0.0, 0.0, 2.0], [0.0, 4.0, 3.0, 0.0]]
 
 
 def test_cached_kv_in_training_mode_is_full_kv():

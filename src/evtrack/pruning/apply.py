@@ -188,6 +188,8 @@ def apply_checkpoint_pruning(model: nn.Module, settings: dict | None, keep=None)
     """Re-apply the ``pruning`` field of a checkpoint (None = dense); an explicit ``keep`` overrides
     the stored ratios but keeps the stored options. For ``load_tracker``."""
     options = {k: v for k, v in (settings or {}).items() if k != "keep"}
+    if settings and "cached_kv" not in settings:  # written before the option: plain pruning, as then
+        options["cached_kv"] = False
     if keep is None:
         keep = (settings or {}).get("keep")
     try:
