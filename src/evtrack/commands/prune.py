@@ -107,7 +107,9 @@ def run(args) -> int:
     else:
         layout = model.backbone.layout
         keep = model.pruning["keep"]
+        kv = ("from all tokens" if model.pruning["full_kv"] else
+              "cached for skipped tokens" if model.pruning["cached_kv"] else "from kept tokens only")
         print(f"{out}: keep per prunable block {', '.join(f'{r:.3g}' for r in keep)} "
               f"(mean {sum(keep) / len(keep):.1%} of {layout.n_tokens} tokens), mode {args.mode}, "
-              f"criterion {args.criterion}")
+              f"criterion {args.criterion}, attention keys/values {kv}")
     return 0
