@@ -50,6 +50,14 @@ def _hook_targets(block: nn.Module) -> list[nn.Module]:
     ]
 
 
+_CONTEXT = ("accepts_context",)  # block attributes full_kv needs
+_CACHE = ("accepts_context", "accepts_kv_cache")  # and cached_kv (its first frame uses the context)
+
+
+def _lacks(block: nn.Module, attributes: Sequence[str]) -> list[str]:
+    return [a for a in attributes if not getattr(block, a, False)]
+
+
 class KVCache:
     """Keys/values ``[T, B, h, N, d]`` of every token of one block, from the last frame each was
     computed in. Called by the attention with the keys/values of the tokens it just projected."""
@@ -130,22 +138,17 @@ class PrunedBlockStack(nn.Module):
         self.full_kv = full_kv
         if full_kv and cached_kv:
             raise ValueError("full_kv and cached_kv exclude each other; expected at most one of them")
-        for flag, needs in (("full_kv", ("accepts_context",)), ("cached_kv", ("accepts_context", "accepts_kv_cache"))):
-            if not (full_kv if flag == "full_kv" else cached_kv):
-                continue
+        for flag, on, needs in (("full_kv", full_kv, _CONTEXT), ("cached_kv", cached_kv, _CACHE)):
             for i, (blk, r) in enumerate(zip(blocks, self.keep, strict=True)):
-                missing = [a for a in needs if not getattr(blk, a, False)]
-                if r < 1.0 and missing:
+                missing = _lacks(blk, needs)
+                if on and r < 1.0 and missing:
                     raise ValueError(
                         f"{flag}=True: block {i} ({type(blk).__name__}) lacks {', '.join(missing)} "
                         "(it does not take a `context`/`kv_cache` argument; docs/design.md)"
                     )
-        # per block: key/value cache in use (None = wherever the block supports it)
-        self._kv = [
-            KVCache() if (cached_kv or (cached_kv is None and not full_kv and getattr(blk, "accepts_kv_cache", False)
-                                        and getattr(blk, "accepts_context", False))) else None
-            for blk in blocks
-        ]
+        # per block: its key/value cache, or None (cached_kv=None: wherever the block supports one)
+        auto = cached_kv is None and not full_kv
+        self._kv = [KVCache() if cached_kv or (auto and not _lacks(blk, _CACHE)) else None for blk in blocks]
         self.cached_kv = any(c is not None for c in self._kv)
         self.last_tokens: list[int] = []  # tokens each block processed in the last forward (per sample)
         self._scaled = [[m for m in blk.modules() if hasattr(m, "token_scale")] for blk in blocks]
