@@ -118,12 +118,7 @@ def apply_pruning(
         model.backbone.block_stack = dense
         model.pruning = None
         return model
-    if (options.get("full_kv") or options.get("compensate")) and options.get("cached_kv") is None:
-        options = {**options, "cached_kv": False}  # those two are alternatives to the cache
     opts = PruningOptions(keep=tuple(ratios), **options)
-    if opts.cached_kv and opts.compensate:
-        raise UserError("apply_pruning: compensate rescales plain pruning's attention; cached_kv keeps its "
-                        "scale. Expected at most one of them")
     if opts.mode not in MODES:
         raise UserError(f"apply_pruning: mode is {opts.mode!r}; expected one of {MODES}")
     if opts.criterion not in CRITERIA:

@@ -101,7 +101,8 @@ class PrunedBlockStack(nn.Module):
         compensate: rescale attention by N/K through ``token_scale`` attributes.
         full_kv: keys/values from every token, outputs for the kept ones only (see module doc).
         cached_kv: keys/values of skipped tokens from the last frame they were computed in (module doc);
-            None: for the blocks that support it (``accepts_kv_cache``), plain pruning for the others.
+            None: for the blocks that support it (``accepts_kv_cache``), plain pruning for the others;
+            off when ``full_kv`` or ``compensate`` is on.
     """
 
     def __init__(
@@ -138,6 +139,9 @@ class PrunedBlockStack(nn.Module):
         self.full_kv = full_kv
         if full_kv and cached_kv:
             raise ValueError("full_kv and cached_kv exclude each other; expected at most one of them")
+        if compensate and cached_kv:
+            raise ValueError("compensate rescales plain pruning's attention; cached_kv keeps its scale. "
+                             "Expected at most one of them")
         for flag, on, needs in (("full_kv", full_kv, _CONTEXT), ("cached_kv", cached_kv, _CACHE)):
             for i, (blk, r) in enumerate(zip(blocks, self.keep, strict=True)):
                 missing = _lacks(blk, needs)
@@ -146,8 +150,9 @@ class PrunedBlockStack(nn.Module):
                         f"{flag}=True: block {i} ({type(blk).__name__}) lacks {', '.join(missing)} "
                         "(it does not take a `context`/`kv_cache` argument; docs/design.md)"
                     )
-        # per block: its key/value cache, or None (cached_kv=None: wherever the block supports one)
-        auto = cached_kv is None and not full_kv
+        # per block: its key/value cache, or None (cached_kv=None: wherever the block supports one, unless
+        # full_kv or compensate, the alternatives to the cache, is on)
+        auto = cached_kv is None and not full_kv and not compensate
         self._kv = [KVCache() if cached_kv or (auto and not _lacks(blk, _CACHE)) else None for blk in blocks]
         self.cached_kv = any(c is not None for c in self._kv)
         self.last_tokens: list[int] = []  # tokens each block processed in the last forward (per sample)
