@@ -38,6 +38,7 @@ def main(argv=None) -> int:
 
     from evtrack.datasets import load_dataset
     from evtrack.metrics import evaluate_ope
+    from evtrack.metrics.bootstrap import score_interval
     from evtrack.tracker.baselines import CentroidTracker, StationaryTracker
     from evtrack.tracker.online import load_tracker, track_sequence
 
@@ -90,16 +91,20 @@ def main(argv=None) -> int:
         frames, wall, lat = timing[name]
         rows.append({
             "tracker": name, "auc": ope.auc, "pr": ope.pr, "npr": ope.npr,
+            "auc_ci95": score_interval(ope, "auc"), "pr_ci95": score_interval(ope, "pr"),
             "fps": frames / wall if wall else float("nan"),
             "latency_ms_median": 1000 * float(np.median(lat)) if lat else float("nan"),
         })
     base = rows[2]
     print(f"\n{len(seqs)} sequences, {sum(len(s) for s in seqs)} frames, split {args.split!r}; "
           f"{platform.machine()}, torch {torch.__version__}, {args.threads} thread(s), keep={args.keep or '1.0'}")
-    print("| tracker | AUC | PR | NPR | frames/s (end to end) | median update ms | AUC / centroid AUC |")
-    print("|---|---|---|---|---|---|---|")
+    print("(95% CI: percentile bootstrap over the sequences)")
+    print("| tracker | AUC | AUC 95% CI | PR | PR 95% CI | NPR | frames/s (end to end) | median update ms | "
+          "AUC / centroid AUC |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['tracker']} | {r['auc']:.1f} | {r['pr']:.1f} | {r['npr']:.1f} | {r['fps']:.1f} | "
+        print(f"| {r['tracker']} | {r['auc']:.1f} | {r['auc_ci95'][0]:.1f}-{r['auc_ci95'][1]:.1f} | {r['pr']:.1f} | "
+              f"{r['pr_ci95'][0]:.1f}-{r['pr_ci95'][1]:.1f} | {r['npr']:.1f} | {r['fps']:.1f} | "
               f"{r['latency_ms_median']:.2f} | {r['auc'] / base['auc']:.2f} |")
     fwd_ms = 1000 * float(np.median(fwd))
     print(f"\nnetwork forward alone (batch 1, BN folded): median {fwd_ms:.1f} ms, min {1000 * min(fwd):.1f} ms")

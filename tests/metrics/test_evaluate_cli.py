@@ -21,6 +21,10 @@ def test_evaluate_official_layout_json(shared_data, capsys):
     assert abs(out["auc"] - 54.6) <= 0.1 and abs(out["pr"] - 87.1) <= 0.1
     assert len(out["per_sequence"]) == 32
     assert out["attributes"]["fast_motion"]["n_sequences"] == 5
+    # bootstrap intervals over the 32 sequences bracket the scores and are not degenerate
+    for m in ("auc", "pr", "npr"):
+        lo, hi = out["ci95"][m]
+        assert lo < out[m] < hi and hi - lo > 1.0
 
 
 def test_evaluate_table_compare_and_plot(shared_data, capsys, tmp_path):

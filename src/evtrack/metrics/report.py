@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from evtrack.errors import FormatError, UserError
+from evtrack.metrics.bootstrap import METRICS, score_interval
 from evtrack.metrics.ope import OPEResult, attribute_breakdown, evaluate_ope
 from evtrack.metrics.results import read_boxes
 
@@ -38,8 +39,11 @@ def score_sequences(
 
 
 def summary_json(result: OPEResult, sequences: Sequence[Any] = (), *, per_sequence: bool = False) -> dict[str, Any]:
-    """One JSON-able dict: overall auc/pr/npr (percent), optional per-sequence and per-attribute."""
+    """One JSON-able dict: overall auc/pr/npr (percent), their 95% bootstrap intervals over the
+    sequences (``ci95``), optional per-sequence and per-attribute."""
     out: dict[str, Any] = dict(result.summary())
+    if result.names:
+        out["ci95"] = {m: list(score_interval(result, m)) for m in METRICS}
     attrs = {s.name: s.attributes for s in sequences if getattr(s, "attributes", None)}
     if attrs:
         out["attributes"] = attribute_breakdown(result, attrs)
@@ -52,10 +56,11 @@ def format_table(results: Mapping[str, OPEResult]) -> str:
     """A plain-text table, one row per tracker/run, best AUC first."""
     rows = sorted(results.items(), key=lambda kv: -kv[1].auc)
     width = max([len("tracker")] + [len(k) for k in results])
-    lines = [f"{'tracker':<{width}}  {'AUC':>6}  {'PR':>6}  {'NPR':>6}  {'seqs':>5}",
-             "-" * (width + 31)]
+    lines = [f"{'tracker':<{width}}  {'AUC':>6}  {'AUC 95% CI':>13}  {'PR':>6}  {'NPR':>6}  {'seqs':>5}",
+             "-" * (width + 46)]
     for name, r in rows:
-        lines.append(f"{name:<{width}}  {r.auc:6.2f}  {r.pr:6.2f}  {r.npr:6.2f}  {len(r.names):5d}")
+        ci = "{:.1f}-{:.1f}".format(*score_interval(r, "auc")) if r.names else "-"
+        lines.append(f"{name:<{width}}  {r.auc:6.2f}  {ci:>13}  {r.pr:6.2f}  {r.npr:6.2f}  {len(r.names):5d}")
     return "\n".join(lines)
 
 
