@@ -21,7 +21,7 @@ def test_keep_one_equals_dense_and_default_prunes():
         pruned = m(z, x)
     st = m.backbone.block_stack
     assert isinstance(st, PrunedBlockStack)
-    assert st.last_tokens == [232, 205, 158, 135]  # 64+256 tokens, default schedule over 4 blocks
+    assert st.last_tokens == [214, 189, 145, 125]  # 64+256 tokens, default schedule over 4 blocks
     assert {k: v.shape for k, v in pruned.items()} == {k: v.shape for k, v in dense.items()}
 
 
@@ -67,7 +67,7 @@ def test_transformer_sops_fall_with_pruning():
     d, p = res["1.0"], res["default"]
     assert d["spike_levels"] == 4
     assert d["transformer_sops"] > 0 and d["macs"] > 0
-    assert p["tokens"] == 232 + 205 + 158 + 135
+    assert p["tokens"] == 214 + 189 + 145 + 125
     assert p["transformer_sops"] < 0.75 * d["transformer_sops"]
     assert p["macs"] == d["macs"]  # the stem conv on the event frame is never pruned
 

@@ -24,8 +24,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="where to write the pruned checkpoint")
     p.add_argument(
         "--keep", default="default",
-        help="keep fraction per prunable block: 'default' (official SDT-V3 schedule, ~57%% of tokens), "
-        "'1.0' (dense), one ratio for all blocks, or one per block, comma-separated",
+        help="keep fraction per prunable block: 'default' (0.92x the official SDT-V3 schedule, ~53%% of "
+        "tokens), 'official' (~57%%), '1.0' (dense), one ratio for all blocks, or one per block, comma-separated",
     )
     add_pruning_arguments(p)
     p.set_defaults(func=run)
