@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--root", required=True, help="dataset root")
     p.add_argument("--split", default="test")
     p.add_argument("--checkpoint", default=None, help="tracker checkpoint (default: the shipped one)")
-    p.add_argument("--keep", default=None, help='token keep ratios: "1.0" dense, "default", or one per block')
+    p.add_argument("--keep", default=None, help='token keep ratios: "1.0" dense, "default", "official", or one per block')
     add_tracking_arguments(p)
     p.add_argument("--baseline", choices=("stationary", "centroid"), default=None,
                    help="run a non-learned reference tracker instead of a checkpoint")

@@ -15,7 +15,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("demo", help="track the shipped sample sequence and report accuracy and speed")
     p.add_argument("--out", default="evtrack_demo", help="output folder for the video and PNG (default ./evtrack_demo)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    p.add_argument("--keep", default=None, help="token keep ratios (1.0 = dense, 'default', or one per block)")
+    p.add_argument("--keep", default=None, help="token keep ratios (1.0 = dense, 'default', 'official', or one per block)")
     p.add_argument("--checkpoint", default=None, help="use this checkpoint instead of the shipped one")
     add_tracking_arguments(p)
     p.add_argument("--threads", type=int, default=1)

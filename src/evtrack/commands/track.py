@@ -21,7 +21,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", default=None, help="write boxes here, one 'x,y,w,h' line per update (default: stdout)")
     p.add_argument("--video", default=None, help="write an overlay video (mp4)")
     p.add_argument("--checkpoint", default=None, help="tracker checkpoint (default: the shipped tiny.pt)")
-    p.add_argument("--keep", default=None, help="token keep ratios: 1.0 (dense), default, or one per block")
+    p.add_argument("--keep", default=None, help="token keep ratios: 1.0 (dense), default, official, or one per block")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--sensor-size", default=None, help="H,W when the recording does not state it")
     p.add_argument("--json", action="store_true",
