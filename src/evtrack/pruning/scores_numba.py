@@ -17,7 +17,7 @@ from evtrack.pruning.scores import SPATIAL_FORMS, MapSpec, ScoreOptions
 _EPS = 1e-8
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, nogil=True)
 def _score_map(x, b, lo, h, w, prev, has_prev, include_center, form, softmax, tw, scores):
     """All IR terms of one map of sample b straight from x [T, B, N, C] into scores [B, N] (float64).
 
@@ -126,7 +126,7 @@ def _score_map(x, b, lo, h, w, prev, has_prev, include_center, form, softmax, tw
     _add_terms(sp, tm, n, b, lo, softmax, tw, scores)
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, nogil=True)
 def _add_terms(sp, tm, n, b, lo, softmax, tw, scores):
     """Normalise the spatial and temporal terms over the map and add them into scores[b, lo:lo+n]."""
     for term in range(2):
@@ -149,7 +149,7 @@ def _add_terms(sp, tm, n, b, lo, softmax, tw, scores):
                     scores[b, lo + i] += wt * (src[i] - lo_v) / rng
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, nogil=True)
 def _score_all(x, offsets, hs, ws, prev, has_prev, include_center, form, softmax, tw, scores, last):
     t_n, b_n, n_tok, c = x.shape
     for b in range(b_n):
@@ -192,7 +192,7 @@ def ir_scores_numba(
 
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _topk_maps(scores, offsets, sizes, ks, active, has_active, out):
     """Per map, the ks[m] highest scores (ties to the lower index), ascending, into out [B, sum(ks)]."""
     b_n = scores.shape[0]
