@@ -8,10 +8,14 @@ conversion rate of the fast path against the plain push_back loop (the baseline)
 
     python benchmarks/live.py --tracker centroid --seconds 10
     python benchmarks/live.py --tracker model --keep 1.0 --keep default --seconds 20
+    python benchmarks/live.py --tracker model --keep 1.0 --keep default --seconds 8 --rounds 3  # compare
     python benchmarks/live.py --tracker model --threads 1 --minutes 10 --loop-only   # memory flatness
 
 With ``--minutes`` the loop run reports RSS when the first packet arrived, after 60 s of warm-up,
-once a minute and at the end.
+once a minute and at the end. With ``--rounds N`` the ``--keep`` list runs N times, every other round in
+reverse order (A B, B A, A B, ...), and a summary gives each configuration's median over the rounds: the
+same configuration's compute p50 was measured anywhere from 16 to 28 ms in single runs on 2 shared cores,
+so one run per configuration compares little.
 """
 
 from __future__ import annotations
@@ -169,10 +173,14 @@ def main() -> None:
     ap.add_argument("--recording", default=None, help="replay this file instead (needs --sensor-size in it)")
     ap.add_argument("--minutes", type=float, default=None, help="also run a --loop replay this long (memory)")
     ap.add_argument("--loop-only", action="store_true", help="with --minutes: only the long loop run")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run the --keep list this many times, alternating its order; median per configuration")
     ap.add_argument("--json", default=None, help="write the results here")
     args = ap.parse_args()
     if args.window_ms <= 0 or args.seconds <= 0:
         ap.error("--window-ms and --seconds must be > 0")
+    if args.rounds < 1:
+        ap.error("--rounds must be >= 1")
 
     load0 = os.getloadavg()
     conv = conversion_rate()
@@ -182,8 +190,10 @@ def main() -> None:
         n = synthetic_recording(rec, args.seconds, args.rate) if not args.recording else None
         if args.loop_only and not args.minutes:
             ap.error("--loop-only needs --minutes")
-        for keep in [] if args.loop_only else (args.keep or [None]):
-            rows.append(run_one(rec, n, args, keep, loop=False))
+        keeps = [] if args.loop_only else (args.keep or [None])
+        for rnd in range(args.rounds):
+            for keep in keeps if rnd % 2 == 0 else keeps[::-1]:
+                rows.append({"round": rnd + 1, **run_one(rec, n, args, keep, loop=False)})
         if args.minutes:
             rows.append(run_one(rec, n, args, (args.keep or [None])[0], loop=True))
     print(f"# {platform.node()} {platform.processor() or platform.machine()}, python {platform.python_version()}, "
@@ -192,8 +202,33 @@ def main() -> None:
           f"{conv['baseline_meps']:.2f} M ev/s, x{conv['speedup']:.1f}")
     for r in rows:  # runs have different columns (warm-up time, RSS series)
         print(" | ".join(f"{k}={v}" for k, v in r.items()))
+    summary = summarize_rounds([r for r in rows if not r["loop"]]) if args.rounds > 1 else []
+    if summary:
+        print("\n| keep | rounds | compute p50 ms, median (min-max) | latency p50 ms, median (min-max) | "
+              "latency p99 ms, median |")
+        print("|---|---|---|---|---|")
+        for row in summary:
+            print(f"| {row['keep']} | {row['rounds']} | {row['compute_p50_ms']:.2f} ({row['compute_min']:.2f}-"
+                  f"{row['compute_max']:.2f}) | {row['p50_ms']:.2f} ({row['p50_min']:.2f}-{row['p50_max']:.2f}) | "
+                  f"{row['p99_ms']:.2f} |")
     if args.json:
-        atomic.write_text(args.json, json.dumps({"conversion": conv, "runs": rows}, indent=1))
+        atomic.write_text(args.json, json.dumps({"conversion": conv, "runs": rows, "summary": summary}, indent=1))
+
+
+def summarize_rounds(rows: list[dict]) -> list[dict]:
+    """Per configuration (``keep``), the median and range over its rounds of the per-run p50s."""
+    out = []
+    for keep in dict.fromkeys(r["keep"] for r in rows):
+        these = [r for r in rows if r["keep"] == keep]
+        comp = [r["compute_p50_ms"] for r in these if r["compute_p50_ms"] is not None] or [float("nan")]
+        p50 = [r["p50_ms"] for r in these]
+        out.append({
+            "keep": keep, "rounds": len(these),
+            "compute_p50_ms": float(np.median(comp)), "compute_min": min(comp), "compute_max": max(comp),
+            "p50_ms": float(np.median(p50)), "p50_min": min(p50), "p50_max": max(p50),
+            "p99_ms": float(np.median([r["p99_ms"] for r in these])),
+        })
+    return out
 
 
 if __name__ == "__main__":
