@@ -2,7 +2,8 @@
 
 Scores of 30-40 sequences move by several AUC points between disjoint sets (per-sequence AUC has a
 standard deviation of ~25 points), so two checkpoints are compared on the *same* sequences and the
-table gives the mean paired difference to the first checkpoint with its standard error. Each
+table gives the mean paired difference to the first checkpoint with its standard error and its 95%
+paired bootstrap interval (``evtrack.metrics.bootstrap``). Each
 checkpoint tracks with its stored online options (as every command does); ``--keep`` runs them
 token-pruned. Use validation sets that no checkpoint trained on (``evtrack make-dataset data/val
 --train 40 --test 0 --seed 3``), never the test split you report.
@@ -36,11 +37,14 @@ def score_checkpoint(
     return report.ope.per_sequence()
 
 
-def paired(base: np.ndarray, other: np.ndarray) -> tuple[float, float]:
-    """Mean of ``other - base`` and its standard error (0 with fewer than two pairs)."""
+def paired(base: np.ndarray, other: np.ndarray) -> tuple[float, float, tuple[float, float]]:
+    """Mean of ``other - base``, its standard error (0 with fewer than two pairs) and its 95% bootstrap
+    interval over the pairs."""
+    from evtrack.metrics.bootstrap import percentile_interval
+
     d = other - base
     se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0
-    return float(d.mean()), se
+    return float(d.mean()), se, percentile_interval(d)
 
 
 def main(argv=None) -> int:
@@ -95,7 +99,7 @@ def main(argv=None) -> int:
         f"\n#### {len(keys)} held-out sequences from {', '.join(args.data)}{pruned} "
         f"({time.perf_counter() - t0:.0f} s)\n"
     )
-    print("| checkpoint | AUC | PR | NPR | AUC vs first (+- s.e.) | PR vs first (+- s.e.) |")
+    print("| checkpoint | AUC | PR | NPR | AUC vs first (+- s.e.) [95% CI] | PR vs first (+- s.e.) [95% CI] |")
     print("|---|---|---|---|---|---|")
     table = []
     for ckpt in args.checkpoints:
@@ -103,13 +107,16 @@ def main(argv=None) -> int:
         for m in ("auc", "pr", "npr"):
             row[m] = float(np.mean([scores[ckpt][k][m] for k in keys]))
         for m in ("auc", "pr"):
-            row[f"{m}_diff"], row[f"{m}_se"] = paired(
+            row[f"{m}_diff"], row[f"{m}_se"], row[f"{m}_ci95"] = paired(
                 np.array([scores[ref][k][m] for k in keys]), np.array([scores[ckpt][k][m] for k in keys])
             )
         diff = (
             ("", "")
             if ckpt == ref
-            else tuple(f"{row[f'{m}_diff']:+.2f} +- {row[f'{m}_se']:.2f}" for m in ("auc", "pr"))
+            else tuple(
+                f"{row[f'{m}_diff']:+.2f} +- {row[f'{m}_se']:.2f} [{row[f'{m}_ci95'][0]:+.2f}, {row[f'{m}_ci95'][1]:+.2f}]"
+                for m in ("auc", "pr")
+            )
         )
         print(f"| {ckpt} | {row['auc']:.2f} | {row['pr']:.2f} | {row['npr']:.2f} | {diff[0]} | {diff[1]} |")
         table.append(row)
