@@ -351,14 +351,12 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
 
-    from evtrack.datasets import load_dataset
+    from evtrack.datasets import load_roots
 
     seqs = []
-    for root in args.data:
-        for seq in load_dataset("synthetic", root, args.split)[: args.max_sequences]:
-            if len(args.data) > 1:  # sequence names repeat across roots
-                seq.key = f"{root}/{seq.name}"
-            seqs.append(seq)
+    for key, seq in load_roots("synthetic", args.data, args.split, args.max_sequences).items():
+        seq.key = key  # root/name when several roots are scored together (names repeat across roots)
+        seqs.append(seq)
     model, ckpt_name, _, tracking = load_net(args.checkpoint)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

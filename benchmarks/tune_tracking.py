@@ -33,19 +33,17 @@ def _score(job: tuple) -> tuple[dict, dict]:
     checkpoint, roots, split, n, keep, options = job
     import torch
 
-    from evtrack.datasets import load_dataset
+    from evtrack.datasets import load_roots
     from evtrack.metrics import evaluate_ope
     from evtrack.tracker.online import load_tracker, track_sequence
 
     torch.set_num_threads(1)
     results, gt, absent = {}, {}, {}
-    for root in roots:  # several roots: one mean over all their sequences (names may repeat across roots)
-        for seq in load_dataset("synthetic", root, split)[:n]:
-            key = f"{root}/{seq.name}"
-            tracker = load_tracker(checkpoint, keep=keep, **options)
-            with seq.open() as reader:
-                results[key] = track_sequence(tracker, reader, seq.init_box, seq.frame_times_us(reader)).boxes
-            gt[key], absent[key] = seq.boxes, seq.absent
+    for key, seq in load_roots("synthetic", roots, split, n).items():  # several roots: one set
+        tracker = load_tracker(checkpoint, keep=keep, **options)
+        with seq.open() as reader:
+            results[key] = track_sequence(tracker, reader, seq.init_box, seq.frame_times_us(reader)).boxes
+        gt[key], absent[key] = seq.boxes, seq.absent
     return options, evaluate_ope(results, gt, absent).summary()
 
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from evtrack.datasets import list_datasets, load_dataset
+from evtrack.datasets import list_datasets, load_dataset, load_roots
 from evtrack.datasets.fe108 import name_attributes
 from evtrack.errors import FormatError, UserError
 
@@ -90,6 +90,18 @@ def test_synthetic_layout_requires_timestamps(tmp_path):
     _seq(tmp_path / "test" / "s1", gt="groundtruth_rect.txt", events="events.h5")
     with pytest.raises(FormatError, match="s1 has no frame_timestamps.txt"):
         load_dataset("synthetic", tmp_path)
+
+
+def test_load_roots_keys_repeated_names_by_root(tmp_path):
+    for root in ("a", "b"):
+        for name in ("s0", "s1", "s2"):
+            _seq(tmp_path / root / "train" / name, gt="groundtruth_rect.txt", events="events.h5", times=[1, 2, 3])
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    one = load_roots("synthetic", [a], "train")
+    assert list(one) == ["s0", "s1", "s2"]
+    both = load_roots("synthetic", [a, b], "train", max_per_root=2)
+    assert list(both) == [f"{a}/s0", f"{a}/s1", f"{b}/s0", f"{b}/s1"]
+    assert both[f"{b}/s1"].events_path == tmp_path / "b" / "train" / "s1" / "events.h5"
 
 
 def test_synthetic_opens_real_hdf5_events(tmp_path):

@@ -32,4 +32,19 @@ def load_dataset(name: str, root: str | Path, split: str = "test") -> list[Seque
     return importlib.import_module(DATASETS[key]).load(root, split)
 
 
-__all__ = ["DATASETS", "Sequence", "list_datasets", "load_dataset"]
+def load_roots(
+    name: str, roots: list[str | Path], split: str = "test", max_per_root: int | None = None
+) -> dict[str, Sequence]:
+    """The sequences of one split from several roots of a dataset, scored as one set.
+
+    Keys are the sequence names with one root and ``root/name`` with several (generated datasets
+    name their sequences alike); ``max_per_root`` keeps the first N of each root.
+    """
+    out: dict[str, Sequence] = {}
+    for root in roots:
+        for seq in load_dataset(name, root, split)[:max_per_root]:
+            out[seq.name if len(roots) == 1 else f"{root}/{seq.name}"] = seq
+    return out
+
+
+__all__ = ["DATASETS", "Sequence", "list_datasets", "load_dataset", "load_roots"]
