@@ -27,7 +27,7 @@ DEFAULT_SCALE = 0.92
 
 
 def default_schedule(n_blocks: int) -> list[float]:
-    """The official schedule times ``DEFAULT_SCALE`` (about 52% of the tokens kept)."""
+    """The official schedule times ``DEFAULT_SCALE`` (about 53% of the tokens kept)."""
     return [round(v * DEFAULT_SCALE, 6) for v in official_schedule(n_blocks)]
 
 
