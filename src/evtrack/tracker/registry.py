@@ -63,6 +63,13 @@ def tiny() -> TrackerConfig:
 
 
 @register_model
+def small() -> TrackerConfig:
+    """``tiny`` with a transformer twice as wide (4 blocks at C=128, 8 heads of 16): more capacity, still
+    CPU-sized. Same head width and head size as ``tiny``, so a trained ``tiny`` embeds in it exactly."""
+    return dataclasses.replace(tiny(), name="small", stage_dims=(128,), heads=8)
+
+
+@register_model
 def sdtrack_tiny() -> TrackerConfig:
     """The published SDTrack-Tiny size (~19.6 M params): 256/128 px, conv 32/64/128, 6x256 + 2x360."""
     return TrackerConfig(
