@@ -79,3 +79,18 @@ def test_train_grow_from(tmp_path):
     with pytest.raises(UserError, match="config field 'conv_channels'"):
         train(TrainConfig(data=tmp_path, out=tmp_path / "y", steps=1, batch=2, grow_from=narrow,
                           overrides={**wide, "conv_channels": (8, 8, 32)}), sequences=seqs)
+
+
+def test_cli_grow_from(tmp_path):
+    from evtrack.cli import main as cli_main
+
+    from .fakes import write_fake_dataset
+
+    data = write_fake_dataset(tmp_path / "data", n_train=1, n_test=0)
+    common = ["--data", str(data), "--steps", "1", "--batch", "2", "--threads", "1", "--no-progress"]
+    assert cli_main(["train", "--config", "tiny", "--out", str(tmp_path / "t"), *common]) == 0
+    narrow = tmp_path / "t" / "last.pt"
+    assert cli_main(["train", "--config", "small", "--grow-from", str(narrow), "--out", str(tmp_path / "s"),
+                     *common]) == 0
+    payload = load_checkpoint(tmp_path / "s" / "last.pt")
+    assert payload["config"].name == "small" and payload["extra"]["grown_from_config"] == "tiny"
