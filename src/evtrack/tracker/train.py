@@ -23,6 +23,7 @@ A wider configuration can start from a trained narrower one (``--grow-from``, ``
 ``tiny`` checkpoint embedded in ``small`` computes exactly what ``tiny`` did before its first step::
 
     evtrack train --config small --grow-from src/evtrack/data/tiny.pt --data data/synth ... --lr 2e-4
+
 Writes ``RUN_DIR/last.pt`` (resumable: weights, optimiser, step) every ``ckpt_every_s`` seconds and
 at the end, and ``RUN_DIR/log.csv`` with the losses. Under ``torchrun`` every rank samples different
 pairs (seed + rank) and rank 0 alone writes files.
@@ -168,18 +169,18 @@ def train(
     if grown is not None:
         extra = {"grown_from": str(tc.grow_from), "grown_from_config": grown["config"].name,
                  "grown_from_step": int(grown["step"])}
-    if rank == 0 and payload is not None:
+    if rank == 0 and (payload is not None or grown is not None):
         import sys
 
-        what = (f"continuing run at step {step}" if continuing else
-                f"new run from the weights of {tc.resume} (its step {int(payload['step'])}), {tc.steps} steps")
+        if grown is not None:
+            what = (f"new run, {cfg.name!r} grown from {tc.grow_from} ({grown['config'].name!r}, its step "
+                    f"{int(grown['step'])}), {tc.steps} steps")
+        elif continuing:
+            what = f"continuing run at step {step}"
+        else:
+            what = f"new run from the weights of {tc.resume} (its step {int(payload['step'])}), {tc.steps} steps"
         keep = model.pruning["keep"] if model.pruning else "dense"
         print(f"train: {what}; token pruning: {keep}", file=sys.stderr)
-    if rank == 0 and grown is not None:
-        import sys
-
-        print(f"train: new run, {cfg.name!r} grown from {tc.grow_from} ({grown['config'].name!r}, its step "
-              f"{int(grown['step'])}), {tc.steps} steps", file=sys.stderr)
     net = model
     if distributed:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
