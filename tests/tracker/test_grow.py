@@ -94,3 +94,13 @@ def test_cli_grow_from(tmp_path):
                      *common]) == 0
     payload = load_checkpoint(tmp_path / "s" / "last.pt")
     assert payload["config"].name == "small" and payload["extra"]["grown_from_config"] == "tiny"
+
+
+def test_grow_state_names_the_source_of_a_misfit():
+    narrow = SDTrackNet(NARROW).state_dict()
+    del narrow["head.out.bias"]
+    with pytest.raises(UserError, match="narrow.pt: the narrow network has no tensor 'head.out.bias'"):
+        grow_state(narrow, SDTrackNet(WIDE), source="narrow.pt")
+    wide_state = SDTrackNet(WIDE).state_dict()
+    with pytest.raises(UserError, match="wide.pt: tensor .* does not fit in"):
+        grow_state(wide_state, SDTrackNet(NARROW), source="wide.pt")

@@ -43,8 +43,9 @@ def check_growable(old: TrackerConfig, new: TrackerConfig, *, source: str) -> No
                 f"heads; expected a width >= {d_old} and the same head width {d_old // old.heads}")
 
 
-def grow_state(old_state: dict[str, torch.Tensor], model: SDTrackNet) -> dict[str, torch.Tensor]:
-    """State dict for ``model`` (freshly initialised, wide) holding ``old_state`` (narrow) exactly."""
+def grow_state(old_state: dict[str, torch.Tensor], model: SDTrackNet, *, source: str = "grow") -> dict[str, torch.Tensor]:
+    """State dict for ``model`` (freshly initialised, wide) holding ``old_state`` (narrow, read from
+    ``source``, named in errors) exactly."""
     bn_params = {
         f"{name}.{p}" for name, mod in model.named_modules() if isinstance(mod, nn.modules.batchnorm._BatchNorm)
         for p in ("weight", "bias", "running_mean", "running_var")
@@ -52,13 +53,13 @@ def grow_state(old_state: dict[str, torch.Tensor], model: SDTrackNet) -> dict[st
     out = {}
     for key, fresh in model.state_dict().items():
         if key not in old_state:
-            raise UserError(f"grow: the narrow network has no tensor {key!r}")
+            raise UserError(f"{source}: the narrow network has no tensor {key!r}, which {model.cfg.name!r} needs")
         old = old_state[key].to(fresh.dtype)
         if old.shape == fresh.shape:
             out[key] = old.clone()
             continue
         if old.dim() != fresh.dim() or any(o > f for o, f in zip(old.shape, fresh.shape, strict=True)):
-            raise UserError(f"grow: tensor {key!r} has shape {tuple(old.shape)}, which does not fit in "
+            raise UserError(f"{source}: tensor {key!r} has shape {tuple(old.shape)}, which does not fit in "
                             f"{tuple(fresh.shape)}")
         t = fresh.clone()
         if key in bn_params:

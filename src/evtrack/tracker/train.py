@@ -154,7 +154,7 @@ def train(
 
         grown = load_checkpoint(tc.grow_from)
         check_growable(grown["config"], cfg, source=str(tc.grow_from))
-        model.load_state_dict(grow_state(grown["model"], model))
+        model.load_state_dict(grow_state(grown["model"], model, source=str(tc.grow_from)))
     stored = payload.get("pruning") if payload is not None else None
     _apply_training_pruning(model, stored, tc)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
