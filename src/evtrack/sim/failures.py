@@ -1,0 +1,215 @@
+"""Why a tracker lost the target on a generated sequence: the scene is rebuilt from its seed.
+
+A generated sequence is fully determined by the dataset's seed, its configuration (``dataset.json``)
+and the sequence's split and index, so the distractors and occluders that the recording does not
+annotate can be recomputed frame by frame. For every sequence this finds the first *loss* (the
+first present frame from which the box misses the target, IoU <= ``miss_iou``, on at least
+``miss_frames`` of the next ``window`` present frames) and names what the scene was doing there:
+
+- ``distractor``: after the loss the box sits on a look-alike distractor (IoU > ``on_iou`` on at
+  least ``miss_frames`` of the next ``window`` frames): the tracker switched objects;
+- ``occlusion``: otherwise, the target was less than ``occluded_visibility`` visible in the frames
+  just before the loss;
+- ``distractor_near``: otherwise, a distractor came within one target size of the target there;
+- ``other``: none of these (fast motion, low contrast, a scale change, ...);
+- ``none``: the target was never lost.
+
+Frames after the loss are what the loss costs in the success/precision curves.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields, is_dataclass
+from pathlib import Path
+
+import numpy as np
+
+from evtrack.errors import UserError
+from evtrack.metrics.ope import iou_inclusive
+from evtrack.metrics.results import read_boxes, read_flags
+from evtrack.sim.dataset import GENERATOR_VERSION, SequenceConfig, sequence_seed
+from evtrack.sim.scenes import Scene, random_scene
+
+CAUSES = ("distractor", "occlusion", "distractor_near", "other", "none")
+
+
+@dataclass(frozen=True)
+class LossRules:
+    """Thresholds of the loss and cause definitions (module docstring)."""
+
+    miss_iou: float = 0.1
+    miss_frames: int = 5
+    window: int = 8
+    on_iou: float = 0.2
+    occluded_visibility: float = 0.3
+    before: int = 6  # frames before the loss inspected for occlusion / a nearby distractor
+
+
+@dataclass(frozen=True)
+class SequenceLoss:
+    """The first loss of one sequence and its cause; ``loss`` is None when the target was never lost."""
+
+    name: str
+    n_frames: int
+    loss: int | None
+    cause: str
+    min_visibility: float | None = None  # of the target, over the frames inspected before the loss
+    nearest_distractor: float | None = None  # centre distance in target sizes, same frames
+    frames_on_distractor: int = 0
+
+    @property
+    def frames_after(self) -> int:
+        return 0 if self.loss is None else self.n_frames - self.loss
+
+
+def _from_dict(cls, data: dict):
+    """Rebuild a (nested) frozen dataclass from its ``asdict`` form; lists become tuples."""
+    kwargs = {}
+    defaults = cls()
+    for f in fields(cls):
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        default = getattr(defaults, f.name)
+        if is_dataclass(default):
+            value = _from_dict(type(default), value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+def dataset_config(root: str | Path) -> tuple[int, SequenceConfig]:
+    """``(seed, configuration)`` a generated dataset was made with, from its ``dataset.json``."""
+    path = Path(root) / "dataset.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: cannot read the manifest ({exc}); expected a folder made by "
+                        "`evtrack make-dataset`") from None
+    version = manifest.get("generator_version")
+    if version != GENERATOR_VERSION:
+        raise UserError(f"{path}: generator_version {version!r}; this evtrack rebuilds version "
+                        f"{GENERATOR_VERSION} scenes only")
+    try:
+        return int(manifest["seed"]), _from_dict(SequenceConfig, manifest["config"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"{path}: field {exc} missing or malformed; expected the manifest written by "
+                        "`evtrack make-dataset`") from None
+
+
+def rebuild_scene(root: str | Path, split: str, name: str, seed: int, cfg: SequenceConfig) -> Scene:
+    """The scene of sequence ``<root>/<split>/<name>`` (``synth_<split>_<index>``), checked against
+    its ground truth so a mismatched seed or configuration cannot go unnoticed."""
+    seq_dir = Path(root) / split / name
+    try:
+        index = int(name.rsplit("_", 1)[1])
+    except (IndexError, ValueError):
+        raise UserError(f"{seq_dir}: expected a generated sequence named synth_{split}_<index>") from None
+    scene = random_scene(np.random.default_rng(sequence_seed(seed, split, index).spawn(2)[0]), cfg.scene)
+    gt = read_boxes(seq_dir / "groundtruth_rect.txt")
+    ts = np.loadtxt(seq_dir / "frame_timestamps.txt", dtype=np.int64, ndmin=1)
+    h, w = scene.sensor_size
+    for i in (0, len(ts) // 2, len(ts) - 1):  # the boxes are stored clipped to the sensor
+        x, y, bw, bh = scene.target_box(ts[i] * 1e-6)
+        x0, y0, x1, y1 = max(x, 0.0), max(y, 0.0), min(x + bw, float(w)), min(y + bh, float(h))
+        box = np.array([x0, y0, max(x1 - x0, 0.0), max(y1 - y0, 0.0)])
+        if not np.allclose(box, gt[i], atol=2e-3):
+            raise UserError(f"{seq_dir}/groundtruth_rect.txt: frame {i} is {gt[i].tolist()}, the scene rebuilt from "
+                            f"seed {seed} puts the target at {box.round(3).tolist()}; not made with this "
+                            "dataset.json")
+    return scene
+
+
+def _centre(box) -> np.ndarray:
+    return np.array([box[0] + box[2] / 2, box[1] + box[3] / 2])
+
+
+def first_loss(iou: np.ndarray, absent: np.ndarray, rules: LossRules = LossRules()) -> int | None:
+    """First present frame (> 0) from which the box misses on ``miss_frames`` of the next ``window``
+    present frames (all of them when fewer remain)."""
+    miss = iou <= rules.miss_iou
+    present = np.flatnonzero(~absent)
+    for k, f in enumerate(present):
+        if f == 0 or not miss[f]:
+            continue
+        ahead = present[k : k + rules.window]
+        if miss[ahead].sum() >= min(rules.miss_frames, len(ahead)):
+            return int(f)
+    return None
+
+
+def sequence_loss(scene: Scene, name: str, times_us: np.ndarray, gt: np.ndarray, absent: np.ndarray,
+                  pred: np.ndarray, rules: LossRules = LossRules()) -> SequenceLoss:
+    """The first loss of one tracked sequence and its cause (module docstring)."""
+    if pred.shape != gt.shape:
+        raise UserError(f"{name}: {len(pred)} result boxes for {len(gt)} ground-truth frames")
+    loss = first_loss(iou_inclusive(gt, pred), absent, rules)
+    n = len(gt)
+    if loss is None:
+        return SequenceLoss(name, n, None, "none")
+    t = times_us * 1e-6
+    on = 0
+    for f in range(loss, min(loss + rules.window, n)):
+        if any(iou_inclusive(np.asarray(d.box(t[f]))[None], pred[f][None])[0] > rules.on_iou for d in scene.distractors):
+            on += 1
+    vis, near = 1.0, np.inf
+    for f in range(max(loss - rules.before, 0), loss + 1):
+        tb = scene.target_box(t[f])
+        size = max(tb[2], tb[3], 1e-9)
+        vis = min(vis, scene.target_visibility(t[f]))
+        for d in scene.distractors:
+            near = min(near, float(np.hypot(*(_centre(d.box(t[f])) - _centre(tb)))) / size)
+    if on >= rules.miss_frames or on == n - loss:
+        cause = "distractor"
+    elif vis < rules.occluded_visibility:
+        cause = "occlusion"
+    elif near < 1.0:
+        cause = "distractor_near"
+    else:
+        cause = "other"
+    return SequenceLoss(name, n, loss, cause, round(vis, 3), None if np.isinf(near) else round(near, 3), on)
+
+
+def analyse_results(root: str | Path, results_dir: str | Path, split: str = "test",
+                    rules: LossRules = LossRules(), names: list[str] | None = None) -> list[SequenceLoss]:
+    """Losses of every sequence of ``<root>/<split>`` that has ``<results_dir>/<name>.txt`` (the files
+    ``evtrack benchmark --out`` writes)."""
+    root, results_dir = Path(root), Path(results_dir)
+    seed, cfg = dataset_config(root)
+    if not (root / split).is_dir():
+        raise UserError(f"{root / split}: no such split folder")
+    if names is None:
+        names = sorted(p.name for p in (root / split).iterdir() if p.is_dir() and not p.name.startswith("."))
+    out = []
+    for name in names:
+        res = results_dir / f"{name}.txt"
+        if not res.is_file():
+            continue
+        seq_dir = root / split / name
+        scene = rebuild_scene(root, split, name, seed, cfg)
+        gt = read_boxes(seq_dir / "groundtruth_rect.txt")
+        absent = read_flags(seq_dir / "absent_label.txt").astype(bool)
+        ts = np.loadtxt(seq_dir / "frame_timestamps.txt", dtype=np.int64, ndmin=1)
+        out.append(sequence_loss(scene, name, ts, gt, absent, read_boxes(res), rules))
+    if not out:
+        raise UserError(f"{results_dir}: no result file for any sequence of {root / split}; expected <name>.txt "
+                        "as written by `evtrack benchmark --out`")
+    return out
+
+
+def summarise(losses: list[SequenceLoss]) -> dict[str, dict[str, float]]:
+    """Per cause: sequences, frames after the loss, and those frames as a share of all frames."""
+    total = sum(s.n_frames for s in losses)
+    table = {}
+    for cause in CAUSES:
+        group = [s for s in losses if s.cause == cause]
+        after = sum(s.frames_after for s in group)
+        table[cause] = {"sequences": len(group), "frames_after_loss": after,
+                        "share_of_frames": after / total if total else 0.0}
+    return table
+
+
+__all__ = ["CAUSES", "LossRules", "SequenceLoss", "analyse_results", "dataset_config", "first_loss",
+           "rebuild_scene", "sequence_loss", "summarise"]
