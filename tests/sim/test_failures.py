@@ -12,12 +12,11 @@ import pytest
 
 from evtrack.errors import UserError
 from evtrack.metrics.results import read_boxes, read_flags, write_boxes
-from evtrack.sim.dataset import SequenceConfig, ground_truth, make_dataset
+from evtrack.sim.dataset import SequenceConfig, dataset_config, ground_truth, make_dataset
 from evtrack.sim.esim import SensorConfig
 from evtrack.sim.failures import (
     LossRules,
     analyse_results,
-    dataset_config,
     first_loss,
     rebuild_scene,
     summarise,
@@ -123,6 +122,16 @@ def test_wrong_seed_or_generator_is_refused(dataset, tmp_path):
     manifest["generator_version"] = 0
     (other / "dataset.json").write_text(json.dumps(manifest))
     with pytest.raises(UserError, match="generator_version 0"):
+        dataset_config(other)
+    manifest["generator_version"] = json.loads((dataset / "dataset.json").read_text())["generator_version"]
+    manifest["config"]["scene"]["colour"] = "red"
+    (other / "dataset.json").write_text(json.dumps(manifest))
+    with pytest.raises(UserError, match="dataset.json: config: field 'scene'.*expected an object with fields"):
+        dataset_config(other)
+    del manifest["config"]["scene"]["colour"]
+    manifest["config"]["gain"] = 2
+    (other / "dataset.json").write_text(json.dumps(manifest))
+    with pytest.raises(UserError, match=r"unknown config field\(s\) \['gain'\]"):
         dataset_config(other)
     with pytest.raises(UserError, match="no result file"):
         analyse_results(dataset, tmp_path / "empty")

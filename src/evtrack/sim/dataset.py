@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +44,25 @@ class SequenceConfig:
     flush_events: int = 200_000  # events buffered before a write to the HDF5 file
     sensor: SensorConfig = field(default_factory=SensorConfig)
     scene: SceneConfig = field(default_factory=SceneConfig)
+
+    @classmethod
+    def from_dict(cls, data: dict, *, source: str = "config") -> SequenceConfig:
+        """Inverse of ``asdict`` (what ``dataset.json`` stores): nested configs rebuilt, lists as tuples."""
+        parts = {"sensor": SensorConfig, "scene": SceneConfig}
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UserError(f"{source}: unknown config field(s) {unknown}; expected a subset of {sorted(known)}")
+        kwargs = {}
+        for key, value in data.items():
+            if key in parts:
+                sub = {f.name for f in fields(parts[key])}
+                if not isinstance(value, dict) or set(value) - sub:
+                    raise UserError(f"{source}: field {key!r} is {json.dumps(value)[:200]}; expected an object with "
+                                    f"fields from {sorted(sub)}")
+                value = parts[key](**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
+            kwargs[key] = value
+        return cls(**kwargs)
 
 
 @dataclass(frozen=True)
@@ -138,15 +157,23 @@ def _write_text(path: Path, lines: list[str]) -> None:
     path.write_text("".join(line + "\n" for line in lines))
 
 
+def sequence_scene(seed_seq: np.random.SeedSequence, cfg: SequenceConfig = SequenceConfig(),
+                   duration_s: float | None = None) -> tuple[Scene, np.random.SeedSequence]:
+    """The scene a sequence seed draws and the seed of its event simulation (pass a fresh ``seed_seq``:
+    spawning advances it). Rebuilding a scene this way recovers what the files do not store, e.g. the
+    distractors' paths (:mod:`evtrack.sim.failures`)."""
+    scene_seed, sim_seed = seed_seq.spawn(2)
+    scene_cfg = cfg.scene if duration_s is None else replace(cfg.scene, duration_s=(duration_s, duration_s))
+    return random_scene(np.random.default_rng(scene_seed), scene_cfg), sim_seed
+
+
 def write_sequence(seq_dir: str | Path, seed_seq: np.random.SeedSequence, cfg: SequenceConfig = SequenceConfig(),
                    duration_s: float | None = None) -> SequenceSummary:
     """Make one sequence directory (built under a temporary name, renamed when complete)."""
     from evtrack.io.hdf5 import HDF5EventWriter
 
     seq_dir = Path(seq_dir)
-    scene_seed, sim_seed = seed_seq.spawn(2)
-    scene_cfg = cfg.scene if duration_s is None else replace(cfg.scene, duration_s=(duration_s, duration_s))
-    scene = random_scene(np.random.default_rng(scene_seed), scene_cfg)
+    scene, sim_seed = sequence_scene(seed_seq, cfg, duration_s)
     ts = frame_times_us(scene.duration_s, cfg.gt_hz)
     boxes, absent = ground_truth(scene, ts, cfg.absent_visibility)
     tmp = Path(tempfile.mkdtemp(prefix=f".{seq_dir.name}.partial-", dir=seq_dir.parent))
@@ -219,6 +246,24 @@ def make_dataset(root: str | Path, n_train: int, n_test: int, seed: int, *, work
     bar.close()
     _write_manifest(root, seed, cfg)
     return done
+
+
+def dataset_config(root: str | Path) -> tuple[int, SequenceConfig]:
+    """``(seed, configuration)`` a generated dataset was made with, from its ``dataset.json``."""
+    path = Path(root) / "dataset.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: cannot read the manifest ({exc}); expected a folder made by "
+                        "`evtrack make-dataset`") from None
+    version = manifest.get("generator_version")
+    if version != GENERATOR_VERSION:
+        raise UserError(f"{path}: generator_version {version!r}; this evtrack makes version "
+                        f"{GENERATOR_VERSION} scenes only")
+    if not isinstance(manifest.get("seed"), int) or not isinstance(manifest.get("config"), dict):
+        raise UserError(f"{path}: fields 'seed' (an integer) and 'config' (an object) expected, found "
+                        f"{json.dumps(manifest.get('seed'))[:50]} and {type(manifest.get('config')).__name__}")
+    return manifest["seed"], SequenceConfig.from_dict(manifest["config"], source=f"{path}: config")
 
 
 def _check_resume(root: Path, seed: int, cfg: SequenceConfig) -> None:

@@ -19,8 +19,7 @@ Frames after the loss are what the loss costs in the success/precision curves.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +27,8 @@ import numpy as np
 from evtrack.errors import UserError
 from evtrack.metrics.ope import iou_inclusive
 from evtrack.metrics.results import read_boxes, read_flags
-from evtrack.sim.dataset import GENERATOR_VERSION, SequenceConfig, sequence_seed
-from evtrack.sim.scenes import Scene, random_scene
+from evtrack.sim.dataset import SequenceConfig, dataset_config, ground_truth, sequence_scene, sequence_seed
+from evtrack.sim.scenes import Scene
 
 CAUSES = ("distractor", "occlusion", "distractor_near", "other", "none")
 
@@ -63,42 +62,6 @@ class SequenceLoss:
         return 0 if self.loss is None else self.n_frames - self.loss
 
 
-def _from_dict(cls, data: dict):
-    """Rebuild a (nested) frozen dataclass from its ``asdict`` form; lists become tuples."""
-    kwargs = {}
-    defaults = cls()
-    for f in fields(cls):
-        if f.name not in data:
-            continue
-        value = data[f.name]
-        default = getattr(defaults, f.name)
-        if is_dataclass(default):
-            value = _from_dict(type(default), value)
-        elif isinstance(value, list):
-            value = tuple(value)
-        kwargs[f.name] = value
-    return cls(**kwargs)
-
-
-def dataset_config(root: str | Path) -> tuple[int, SequenceConfig]:
-    """``(seed, configuration)`` a generated dataset was made with, from its ``dataset.json``."""
-    path = Path(root) / "dataset.json"
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: cannot read the manifest ({exc}); expected a folder made by "
-                        "`evtrack make-dataset`") from None
-    version = manifest.get("generator_version")
-    if version != GENERATOR_VERSION:
-        raise UserError(f"{path}: generator_version {version!r}; this evtrack rebuilds version "
-                        f"{GENERATOR_VERSION} scenes only")
-    try:
-        return int(manifest["seed"]), _from_dict(SequenceConfig, manifest["config"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"{path}: field {exc} missing or malformed; expected the manifest written by "
-                        "`evtrack make-dataset`") from None
-
-
 def rebuild_scene(root: str | Path, split: str, name: str, seed: int, cfg: SequenceConfig) -> Scene:
     """The scene of sequence ``<root>/<split>/<name>`` (``synth_<split>_<index>``), checked against
     its ground truth so a mismatched seed or configuration cannot go unnoticed."""
@@ -107,14 +70,12 @@ def rebuild_scene(root: str | Path, split: str, name: str, seed: int, cfg: Seque
         index = int(name.rsplit("_", 1)[1])
     except (IndexError, ValueError):
         raise UserError(f"{seq_dir}: expected a generated sequence named synth_{split}_<index>") from None
-    scene = random_scene(np.random.default_rng(sequence_seed(seed, split, index).spawn(2)[0]), cfg.scene)
+    scene, _ = sequence_scene(sequence_seed(seed, split, index), cfg)
     gt = read_boxes(seq_dir / "groundtruth_rect.txt")
     ts = np.loadtxt(seq_dir / "frame_timestamps.txt", dtype=np.int64, ndmin=1)
-    h, w = scene.sensor_size
-    for i in (0, len(ts) // 2, len(ts) - 1):  # the boxes are stored clipped to the sensor
-        x, y, bw, bh = scene.target_box(ts[i] * 1e-6)
-        x0, y0, x1, y1 = max(x, 0.0), max(y, 0.0), min(x + bw, float(w)), min(y + bh, float(h))
-        box = np.array([x0, y0, max(x1 - x0, 0.0), max(y1 - y0, 0.0)])
+    probe = np.unique([0, len(ts) // 2, len(ts) - 1])
+    boxes, _ = ground_truth(scene, ts[probe], cfg.absent_visibility)
+    for i, box in zip(probe, boxes, strict=True):
         if not np.allclose(box, gt[i], atol=2e-3):
             raise UserError(f"{seq_dir}/groundtruth_rect.txt: frame {i} is {gt[i].tolist()}, the scene rebuilt from "
                             f"seed {seed} puts the target at {box.round(3).tolist()}; not made with this "
@@ -211,5 +172,5 @@ def summarise(losses: list[SequenceLoss]) -> dict[str, dict[str, float]]:
     return table
 
 
-__all__ = ["CAUSES", "LossRules", "SequenceLoss", "analyse_results", "dataset_config", "first_loss",
-           "rebuild_scene", "sequence_loss", "summarise"]
+__all__ = ["CAUSES", "LossRules", "SequenceLoss", "analyse_results", "first_loss", "rebuild_scene", "sequence_loss",
+           "summarise"]
