@@ -19,7 +19,7 @@ from dataclasses import asdict
 
 
 def main(argv=None) -> int:
-    from evtrack.errors import UserError
+    from evtrack.errors import EvtrackError
     from evtrack.io import atomic
     from evtrack.sim.failures import CAUSES, analyse_results, summarise
 
@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     try:
         losses = analyse_results(args.root, args.results, args.split)
-    except UserError as exc:
+    except EvtrackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     table = summarise(losses)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from evtrack.datasets import load_dataset
 from evtrack.errors import UserError
 from evtrack.metrics.results import read_boxes, read_flags, write_boxes
 from evtrack.sim.dataset import SequenceConfig, dataset_config, ground_truth, make_dataset
@@ -44,6 +45,10 @@ def names(root: Path) -> list[str]:
     return sorted(p.name for p in (root / "test").iterdir())
 
 
+def sequences(root: Path) -> dict:
+    return {s.name: s for s in load_dataset("synthetic", root, "test")}
+
+
 def test_first_loss_rules():
     ok, miss = 0.8, 0.0
     absent = np.zeros(12, bool)
@@ -69,13 +74,11 @@ def test_first_loss_rules():
 def test_config_round_trip_and_rebuilt_scene_matches(dataset):
     seed, cfg = dataset_config(dataset)
     assert seed == SEED and cfg == SMALL
-    for name in names(dataset):
-        scene = rebuild_scene(dataset, "test", name, seed, cfg)
-        seq = dataset / "test" / name
-        boxes, absent = ground_truth(scene, np.loadtxt(seq / "frame_timestamps.txt", dtype=np.int64),
-                                     cfg.absent_visibility)
-        np.testing.assert_allclose(boxes, read_boxes(seq / "groundtruth_rect.txt"), atol=1e-3)
-        np.testing.assert_array_equal(absent, read_flags(seq / "absent_label.txt"))
+    for name, seq in sequences(dataset).items():
+        scene = rebuild_scene(seq, "test", seed, cfg)
+        boxes, absent = ground_truth(scene, seq.frame_times_us(), cfg.absent_visibility)
+        np.testing.assert_allclose(boxes, read_boxes(dataset / "test" / name / "groundtruth_rect.txt"), atol=1e-3)
+        np.testing.assert_array_equal(absent, read_flags(dataset / "test" / name / "absent_label.txt"))
 
 
 def test_perfect_results_have_no_loss(dataset, tmp_path):
@@ -90,8 +93,8 @@ def test_perfect_results_have_no_loss(dataset, tmp_path):
 def test_switch_to_a_distractor_is_found(dataset, tmp_path):
     seed, cfg = dataset_config(dataset)
     picked = None
-    for name in names(dataset):
-        scene = rebuild_scene(dataset, "test", name, seed, cfg)
+    for name, seq in sequences(dataset).items():
+        scene = rebuild_scene(seq, "test", seed, cfg)
         if scene.distractors:
             picked = (name, scene)
             break
@@ -114,8 +117,8 @@ def test_switch_to_a_distractor_is_found(dataset, tmp_path):
 def test_wrong_seed_or_generator_is_refused(dataset, tmp_path):
     name = names(dataset)[0]
     _, cfg = dataset_config(dataset)
-    with pytest.raises(UserError, match="groundtruth_rect.txt.*not made with this"):
-        rebuild_scene(dataset, "test", name, SEED + 1, cfg)
+    with pytest.raises(UserError, match=f"{name}/groundtruth_rect.txt.*not made with this"):
+        rebuild_scene(sequences(dataset)[name], "test", SEED + 1, cfg)
     other = tmp_path / "old"
     (other / "test").mkdir(parents=True)
     manifest = json.loads((dataset / "dataset.json").read_text())
@@ -161,3 +164,5 @@ def test_benchmark_script_writes_table(dataset, tmp_path, capsys):
     assert len(lost) == len(names(dataset)) and all(s["cause"] != "none" for s in lost)
     assert sum(row["sequences"] for row in data["table"].values()) == len(names(dataset))
     assert mod.main(["--root", str(tmp_path / "nowhere"), "--results", str(results)]) == 2
+    assert mod.main(["--root", str(dataset), "--split", "nope", "--results", str(results)]) == 2
+    assert "no folder for split 'nope'" in capsys.readouterr().err

@@ -24,9 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from evtrack.datasets.sequence import Sequence
 from evtrack.errors import UserError
 from evtrack.metrics.ope import iou_inclusive
-from evtrack.metrics.results import read_boxes, read_flags
+from evtrack.metrics.results import read_boxes
 from evtrack.sim.dataset import SequenceConfig, dataset_config, ground_truth, sequence_scene, sequence_seed
 from evtrack.sim.scenes import Scene
 
@@ -62,23 +63,23 @@ class SequenceLoss:
         return 0 if self.loss is None else self.n_frames - self.loss
 
 
-def rebuild_scene(root: str | Path, split: str, name: str, seed: int, cfg: SequenceConfig) -> Scene:
-    """The scene of sequence ``<root>/<split>/<name>`` (``synth_<split>_<index>``), checked against
-    its ground truth so a mismatched seed or configuration cannot go unnoticed."""
-    seq_dir = Path(root) / split / name
+def rebuild_scene(seq: Sequence, split: str, seed: int, cfg: SequenceConfig) -> Scene:
+    """The scene of generated sequence ``seq`` (named ``synth_<split>_<index>``, as the ``synthetic``
+    dataset adapter loads it), checked against its boxes so a mismatched seed or configuration cannot go
+    unnoticed."""
+    where = seq.events_path.parent if seq.events_path is not None else seq.name
     try:
-        index = int(name.rsplit("_", 1)[1])
+        index = int(seq.name.rsplit("_", 1)[1])
     except (IndexError, ValueError):
-        raise UserError(f"{seq_dir}: expected a generated sequence named synth_{split}_<index>") from None
+        raise UserError(f"{where}: expected a generated sequence named synth_{split}_<index>") from None
     scene, _ = sequence_scene(sequence_seed(seed, split, index), cfg)
-    gt = read_boxes(seq_dir / "groundtruth_rect.txt")
-    ts = np.loadtxt(seq_dir / "frame_timestamps.txt", dtype=np.int64, ndmin=1)
+    ts = seq.frame_times_us()
     probe = np.unique([0, len(ts) // 2, len(ts) - 1])
     boxes, _ = ground_truth(scene, ts[probe], cfg.absent_visibility)
     for i, box in zip(probe, boxes, strict=True):
-        if not np.allclose(box, gt[i], atol=2e-3):
-            raise UserError(f"{seq_dir}/groundtruth_rect.txt: frame {i} is {gt[i].tolist()}, the scene rebuilt from "
-                            f"seed {seed} puts the target at {box.round(3).tolist()}; not made with this "
+        if not np.allclose(box, seq.boxes[i], atol=2e-3):
+            raise UserError(f"{where}/groundtruth_rect.txt: frame {i} is {seq.boxes[i].tolist()}, the scene rebuilt "
+                            f"from seed {seed} puts the target at {box.round(3).tolist()}; not made with this "
                             "dataset.json")
     return scene
 
@@ -134,29 +135,22 @@ def sequence_loss(scene: Scene, name: str, times_us: np.ndarray, gt: np.ndarray,
 
 
 def analyse_results(root: str | Path, results_dir: str | Path, split: str = "test",
-                    rules: LossRules = LossRules(), names: list[str] | None = None) -> list[SequenceLoss]:
+                    rules: LossRules = LossRules()) -> list[SequenceLoss]:
     """Losses of every sequence of ``<root>/<split>`` that has ``<results_dir>/<name>.txt`` (the files
     ``evtrack benchmark --out`` writes)."""
-    root, results_dir = Path(root), Path(results_dir)
+    from evtrack.datasets import load_dataset
+
+    results_dir = Path(results_dir)
     seed, cfg = dataset_config(root)
-    if not (root / split).is_dir():
-        raise UserError(f"{root / split}: no such split folder")
-    if names is None:
-        names = sorted(p.name for p in (root / split).iterdir() if p.is_dir() and not p.name.startswith("."))
     out = []
-    for name in names:
-        res = results_dir / f"{name}.txt"
-        if not res.is_file():
-            continue
-        seq_dir = root / split / name
-        scene = rebuild_scene(root, split, name, seed, cfg)
-        gt = read_boxes(seq_dir / "groundtruth_rect.txt")
-        absent = read_flags(seq_dir / "absent_label.txt").astype(bool)
-        ts = np.loadtxt(seq_dir / "frame_timestamps.txt", dtype=np.int64, ndmin=1)
-        out.append(sequence_loss(scene, name, ts, gt, absent, read_boxes(res), rules))
+    for seq in load_dataset("synthetic", root, split):
+        res = results_dir / f"{seq.name}.txt"
+        if res.is_file():
+            scene = rebuild_scene(seq, split, seed, cfg)
+            out.append(sequence_loss(scene, seq.name, seq.frame_times_us(), seq.boxes, seq.absent, read_boxes(res), rules))
     if not out:
-        raise UserError(f"{results_dir}: no result file for any sequence of {root / split}; expected <name>.txt "
-                        "as written by `evtrack benchmark --out`")
+        raise UserError(f"{results_dir}: no result file for any sequence of {Path(root) / split}; expected "
+                        "<name>.txt as written by `evtrack benchmark --out`")
     return out
 
 
