@@ -248,14 +248,17 @@ def make_dataset(root: str | Path, n_train: int, n_test: int, seed: int, *, work
     return done
 
 
+def _read_manifest(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: unreadable ({exc}); expected the manifest written by make-dataset") from None
+
+
 def dataset_config(root: str | Path) -> tuple[int, SequenceConfig]:
     """``(seed, configuration)`` a generated dataset was made with, from its ``dataset.json``."""
     path = Path(root) / "dataset.json"
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: cannot read the manifest ({exc}); expected a folder made by "
-                        "`evtrack make-dataset`") from None
+    manifest = _read_manifest(path)
     version = manifest.get("generator_version")
     if version != GENERATOR_VERSION:
         raise UserError(f"{path}: generator_version {version!r}; this evtrack makes version "
@@ -276,10 +279,7 @@ def _check_resume(root: Path, seed: int, cfg: SequenceConfig) -> None:
             raise UserError(f"{root}: holds sequences ({', '.join(sorted(stray)[:3])}, ...) but no dataset.json; "
                             "expected an empty folder or one made by make-dataset")
         return
-    try:
-        old = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: unreadable ({exc}); expected the manifest written by make-dataset") from None
+    old = _read_manifest(path)
     new = {"seed": seed, "generator_version": GENERATOR_VERSION, "config": json.loads(json.dumps(asdict(cfg)))}
     for key, value in new.items():
         if old.get(key) != value:

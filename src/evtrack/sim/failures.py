@@ -26,7 +26,7 @@ import numpy as np
 
 from evtrack.datasets.sequence import Sequence
 from evtrack.errors import UserError
-from evtrack.metrics.ope import iou_inclusive
+from evtrack.metrics.ope import centers, iou_inclusive
 from evtrack.metrics.results import read_boxes
 from evtrack.sim.dataset import SequenceConfig, dataset_config, ground_truth, sequence_scene, sequence_seed
 from evtrack.sim.scenes import Scene
@@ -84,10 +84,6 @@ def rebuild_scene(seq: Sequence, split: str, seed: int, cfg: SequenceConfig) -> 
     return scene
 
 
-def _centre(box) -> np.ndarray:
-    return np.array([box[0] + box[2] / 2, box[1] + box[3] / 2])
-
-
 def first_loss(iou: np.ndarray, absent: np.ndarray, rules: LossRules = LossRules()) -> int | None:
     """First present frame (> 0) from which the box misses on ``miss_frames`` of the next ``window``
     present frames (all of them when fewer remain)."""
@@ -122,7 +118,8 @@ def sequence_loss(scene: Scene, name: str, times_us: np.ndarray, gt: np.ndarray,
         size = max(tb[2], tb[3], 1e-9)
         vis = min(vis, scene.target_visibility(t[f]))
         for d in scene.distractors:
-            near = min(near, float(np.hypot(*(_centre(d.box(t[f])) - _centre(tb)))) / size)
+            dc, tc = centers(np.array([d.box(t[f]), tb]))
+            near = min(near, float(np.hypot(*(dc - tc))) / size)
     if on >= rules.miss_frames or on == n - loss:
         cause = "distractor"
     elif vis < rules.occluded_visibility:
