@@ -113,3 +113,16 @@ def test_negative_share_follows_the_config():
     assert 0.2 < share < 0.4
     _, _, t = PairSampler(fake_sequences(), cfg, SamplerConfig(negative_prob=0.0), seed=0).batch(50)
     assert bool((t[:, 2] > 0).all())
+
+
+def test_group_shares_set_each_sources_share_of_pairs():
+    seqs = fake_sequences(3)
+    seqs[0].group, seqs[1].group, seqs[2].group = 0, 1, 1
+    cfg = model_config("tiny")
+    sampler = PairSampler(seqs, cfg, SamplerConfig(negative_prob=0.0), seed=0, group_shares=[0.8, 0.2])
+    # group 0 (one sequence) gets 80% of the pairs although it holds a third of the frames
+    np.testing.assert_allclose(sampler.seq_p, [0.8, 0.1, 0.1])
+    plain = PairSampler(seqs, cfg, SamplerConfig(negative_prob=0.0), seed=0)
+    np.testing.assert_allclose(plain.seq_p, [1 / 3] * 3)
+    with pytest.raises(UserError, match="one non-negative share per data source"):
+        PairSampler(seqs, cfg, seed=0, group_shares=[1.0])

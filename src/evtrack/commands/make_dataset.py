@@ -22,6 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gt-hz", type=float, default=25.0, help="ground-truth frame rate in Hz (default 25)")
     p.add_argument("--duration", default="2,4", help="MIN,MAX sequence length in seconds (default 2,4)")
     p.add_argument("--sensor", default="260x346", help="sensor HEIGHTxWIDTH (default 260x346, DAVIS346)")
+    p.add_argument("--materials", default=None, metavar="RGB_ROOT",
+                   help="make the scenes of real footage: target crops and backgrounds from the frames of this RGB "
+                   "tracking dataset (OTB, GOT-10k or LaSOT layout), moved by the same trajectories")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -50,9 +53,20 @@ def run(args: argparse.Namespace) -> int:
     h, w = parse_sensor(args.sensor)
     if h < 64 or w < 64:
         raise UserError(f"--sensor: scenes need at least 64x64 pixels, got {args.sensor}")
+    scene = replace(SceneConfig(), sensor_size=(h, w), duration_s=(d_min, d_max))
+    materials = None
+    if args.materials is not None:
+        from pathlib import Path
+
+        from evtrack.sim.real_scenes import load_bank
+
+        materials = str(Path(args.materials).resolve())
+        load_bank(materials)  # fails now, with the reason, if the folder holds no usable sequence
+        # real footage is busier than the procedural noise backgrounds, and real targets are often small
+        scene = replace(scene, target_size_px=(12.0, 64.0), background_rate_ev_s=(50_000.0, 400_000.0),
+                        max_rate_ev_s=800_000.0)
     cfg = SequenceConfig(render_fps=args.render_fps, gt_hz=args.gt_hz,
-                         sensor=replace(SensorConfig(), height=h, width=w),
-                         scene=replace(SceneConfig(), sensor_size=(h, w), duration_s=(d_min, d_max)))
+                         sensor=replace(SensorConfig(), height=h, width=w), scene=scene, materials=materials)
     t0 = time.perf_counter()
     done = make_dataset(args.out, args.train, args.test, args.seed, workers=args.workers, cfg=cfg,
                         show_progress=not args.quiet)

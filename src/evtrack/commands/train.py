@@ -17,6 +17,9 @@ def register(subparsers) -> None:
     )
     p.add_argument("--config", default="tiny", help="model config name (see `evtrack model-info`)")
     p.add_argument("--data", required=True, nargs="+", help="dataset root(s) holding train/<seq>/ folders")
+    p.add_argument("--data-shares", type=float, nargs="+", default=None, metavar="SHARE",
+                   help="share of the training pairs drawn from each --data root, e.g. 0.4 0.4 0.2 (default: in "
+                   "proportion to their usable frames)")
     p.add_argument("--split", default="train")
     p.add_argument("--out", required=True, help="run directory (created)")
     p.add_argument("--steps", type=int, default=2000, help="total optimiser steps")
@@ -64,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads, ckpt_every_s=args.ckpt_every_s,
         resume=Path(args.resume) if args.resume else None,
         grow_from=Path(args.grow_from) if args.grow_from else None, export=Path(args.export) if args.export else None,
-        max_sequences=args.max_sequences, progress=not args.no_progress,
+        max_sequences=args.max_sequences, data_shares=args.data_shares, progress=not args.no_progress,
         keep=args.keep, pruning=options_from_args(args), sampler=SamplerConfig(negative_prob=args.negative_prob),
     )
     last = train(tc)

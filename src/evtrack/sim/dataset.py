@@ -44,6 +44,7 @@ class SequenceConfig:
     flush_events: int = 200_000  # events buffered before a write to the HDF5 file
     sensor: SensorConfig = field(default_factory=SensorConfig)
     scene: SceneConfig = field(default_factory=SceneConfig)
+    materials: str | None = None  # an RGB tracking dataset root: real targets and backgrounds (real_scenes.py)
 
     @classmethod
     def from_dict(cls, data: dict, *, source: str = "config") -> SequenceConfig:
@@ -164,6 +165,10 @@ def sequence_scene(seed_seq: np.random.SeedSequence, cfg: SequenceConfig = Seque
     distractors' paths (:mod:`evtrack.sim.failures`)."""
     scene_seed, sim_seed = seed_seq.spawn(2)
     scene_cfg = cfg.scene if duration_s is None else replace(cfg.scene, duration_s=(duration_s, duration_s))
+    if cfg.materials is not None:
+        from evtrack.sim.real_scenes import load_bank, random_real_scene
+
+        return random_real_scene(np.random.default_rng(scene_seed), load_bank(cfg.materials), scene_cfg), sim_seed
     return random_scene(np.random.default_rng(scene_seed), scene_cfg), sim_seed
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from evtrack.errors import FormatError, UserError
 
 # grey, keeping 16-bit images 16-bit (plain IMREAD_GRAYSCALE would cut them to 8 bits)
-_IMREAD = cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH
+IMREAD_GREY = cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".webp")
 
 
@@ -44,7 +44,7 @@ class FrameSource:
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         if self._files is not None:
             for i, f in enumerate(self._files):
-                img = cv2.imread(str(f), _IMREAD)
+                img = cv2.imread(str(f), IMREAD_GREY)
                 if img is None:
                     raise FormatError(f"{f}: not an image OpenCV can read (frame {i} of {self.path})")
                 if img.shape != self.frame_size:
@@ -88,7 +88,7 @@ def open_frames(path: str | Path, fps: float | None = None) -> FrameSource:
             raise UserError(f"{folder}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)})")
         if fps is None:
             raise UserError(f"{path}: a frame folder has no frame rate; give one with --fps")
-        first = cv2.imread(str(files[0]), _IMREAD)
+        first = cv2.imread(str(files[0]), IMREAD_GREY)
         if first is None:
             raise FormatError(f"{files[0]}: not an image OpenCV can read")
         gt = next((c for c in (path / "groundtruth_rect.txt", folder.parent / "groundtruth_rect.txt") if c.is_file()),

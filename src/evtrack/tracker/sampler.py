@@ -50,6 +50,7 @@ class SequenceData:
     edges_us: np.ndarray  # (N + 1,) frame i is [edges[i], edges[i+1])
     sensor_size: tuple[int, int]
     absent: np.ndarray | None = None  # (N,) bool: flagged absent (hidden or out of view); None = never
+    group: int = 0  # which training source it came from (``PairSampler(group_shares=...)``)
 
     def frame_events(self, i: int) -> np.ndarray:
         t = self.events["t"]
@@ -98,6 +99,7 @@ class PairSampler:
         *,
         seed: int = 0,
         representation: Representation | None = None,
+        group_shares: list[float] | None = None,
     ) -> None:
         self.sequences = [s for s in sequences if s.valid.sum() >= 2]
         if not self.sequences:
@@ -105,8 +107,16 @@ class PairSampler:
         self.cfg, self.scfg = cfg, scfg
         self.rng = np.random.default_rng(seed)
         self.represent = representation or default_representation()
-        # sample sequences in proportion to their number of usable frames
+        # sample sequences in proportion to their number of usable frames (within their group, whose
+        # share of all pairs is group_shares[group] when given: e.g. real footage vs procedural scenes)
         w = np.array([s.valid.sum() for s in self.sequences], dtype=np.float64)
+        if group_shares is not None:
+            groups = np.array([s.group for s in self.sequences])
+            if groups.max() >= len(group_shares) or min(group_shares) < 0 or sum(group_shares) <= 0:
+                raise UserError(f"group_shares {group_shares}: expected one non-negative share per data source "
+                                f"({groups.max() + 1} sources), not all zero")
+            totals = np.bincount(groups, weights=w, minlength=len(group_shares))
+            w = w * np.asarray(group_shares, dtype=np.float64)[groups] / np.maximum(totals[groups], 1.0)
         self.seq_p = w / w.sum()
 
     def _frame(self, seq: SequenceData, i: int, crop, size: int) -> np.ndarray:

@@ -78,6 +78,7 @@ class TrainConfig:
     grow_from: Path | None = None  # a trained narrower checkpoint embedded in a wider --config (grow.py)
     export: Path | None = None  # also write fp16 inference weights here at the end
     max_sequences: int | None = None
+    data_shares: list[float] | None = None  # share of the pairs drawn from each --data root (None: by frames)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     overrides: dict = field(default_factory=dict)
     progress: bool = True
@@ -103,8 +104,10 @@ def load_training_sequences(tc: TrainConfig) -> list[SequenceData]:
     from evtrack.datasets import load_dataset
 
     roots = [Path(p) for p in (tc.data if isinstance(tc.data, list | tuple) else [tc.data])]
-    seqs = []
-    for root in roots:
+    if tc.data_shares is not None and len(tc.data_shares) != len(roots):
+        raise UserError(f"--data-shares: {len(tc.data_shares)} shares for {len(roots)} --data roots; expected one each")
+    seqs, groups = [], []
+    for g, root in enumerate(roots):
         if not root.is_dir():
             raise UserError(f"--data {root}: not a directory; expected a dataset root with {tc.split}/<seq>/ folders")
         found = load_dataset("synthetic", root, tc.split)
@@ -113,7 +116,11 @@ def load_training_sequences(tc: TrainConfig) -> list[SequenceData]:
         if not found:
             raise UserError(f"--data {root}: no sequences in split {tc.split!r}")
         seqs += found
-    return [load_sequence_data(s, tc.sampler.min_box_px) for s in tqdm(seqs, desc="load events", disable=not tc.progress)]
+        groups += [g] * len(found)
+    out = [load_sequence_data(s, tc.sampler.min_box_px) for s in tqdm(seqs, desc="load events", disable=not tc.progress)]
+    for data, g in zip(out, groups, strict=True):
+        data.group = g
+    return out
 
 
 def train(
@@ -187,7 +194,8 @@ def train(
 
     if sequences is None:
         sequences = load_training_sequences(tc)
-    sampler = PairSampler(sequences, cfg, tc.sampler, seed=tc.seed * 1000 + rank + step, representation=representation)
+    sampler = PairSampler(sequences, cfg, tc.sampler, seed=tc.seed * 1000 + rank + step, representation=representation,
+                          group_shares=tc.data_shares)
     batches = BatchPrefetcher(sampler, tc.batch)
 
     out = Path(tc.out)
