@@ -124,7 +124,7 @@ def convert_sequence(seq: RGBSequence, seq_dir: Path, cfg: ConvertConfig) -> Con
         }
         for fname, rows in lines.items():
             (tmp / fname).write_text("".join(r + "\n" for r in rows))
-        meta = {"source": str(seq.folder), "layout": seq.layout, "fps": fps, "source_size": [fh, fw],
+        meta = {"source": {"path": str(seq.folder), "size_hw": [fh, fw]}, "layout": seq.layout, "fps": fps,
                 "n_frames": len(seq.frames), "n_absent": int(seq.absent.sum()), "n_events": res.n_events,
                 "simulator_steps": res.n_substeps, "sensor": asdict(sensor)}
         (tmp / "attributes.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")

@@ -26,6 +26,7 @@ import numpy as np
 
 from evtrack.datasets.sequence import Sequence
 from evtrack.errors import UserError
+from evtrack.metrics.losses import first_loss, summarise_losses
 from evtrack.metrics.ope import centers, iou_inclusive
 from evtrack.metrics.results import read_boxes
 from evtrack.sim.dataset import SequenceConfig, dataset_config, ground_truth, sequence_scene, sequence_seed
@@ -84,20 +85,6 @@ def rebuild_scene(seq: Sequence, split: str, seed: int, cfg: SequenceConfig) -> 
     return scene
 
 
-def first_loss(iou: np.ndarray, absent: np.ndarray, rules: LossRules = LossRules()) -> int | None:
-    """First present frame (> 0) from which the box misses on ``miss_frames`` of the next ``window``
-    present frames (all of them when fewer remain)."""
-    miss = iou <= rules.miss_iou
-    present = np.flatnonzero(~absent)
-    for k, f in enumerate(present):
-        if f == 0 or not miss[f]:
-            continue
-        ahead = present[k : k + rules.window]
-        if miss[ahead].sum() >= min(rules.miss_frames, len(ahead)):
-            return int(f)
-    return None
-
-
 def sequence_loss(scene: Scene, name: str, times_us: np.ndarray, gt: np.ndarray, absent: np.ndarray,
                   pred: np.ndarray, rules: LossRules = LossRules()) -> SequenceLoss:
     """The first loss of one tracked sequence and its cause (module docstring)."""
@@ -153,14 +140,7 @@ def analyse_results(root: str | Path, results_dir: str | Path, split: str = "tes
 
 def summarise(losses: list[SequenceLoss]) -> dict[str, dict[str, float]]:
     """Per cause: sequences, frames after the loss, and those frames as a share of all frames."""
-    total = sum(s.n_frames for s in losses)
-    table = {}
-    for cause in CAUSES:
-        group = [s for s in losses if s.cause == cause]
-        after = sum(s.frames_after for s in group)
-        table[cause] = {"sequences": len(group), "frames_after_loss": after,
-                        "share_of_frames": after / total if total else 0.0}
-    return table
+    return summarise_losses(losses, CAUSES)
 
 
 __all__ = ["CAUSES", "LossRules", "SequenceLoss", "analyse_results", "first_loss", "rebuild_scene", "sequence_loss",
