@@ -37,6 +37,9 @@ COAST_DECAY = 0.9  # velocity kept per frame while the target is lost
 # its plain speed; SOPs/energy are averages over the counted calls (same call indices for a dense and
 # a pruned tracker on the same sequence, so their ratio is paired).
 DEFAULT_COUNT_EVERY = 4
+# a template crop with events on fewer than this share of its pixels holds no usable appearance (the
+# first frame of a recording converted from video has no events: nothing changed before it)
+MIN_TEMPLATE_ACTIVE = 0.01
 
 
 @dataclass(frozen=True)
@@ -176,13 +179,25 @@ class Tracker:
             raise UserError("Tracker.init: sensor size unknown; pass sensor_size=(height, width)")
         b = _check_box(box, self.sensor_size)
         crop = crop_around(b[0] + b[2] / 2, b[1] + b[3] / 2, crop_side(b, self.cfg.template_factor))
-        z = self._frame(events, crop, self.cfg.template_size, t0_us, t1_us)
-        with torch.no_grad():  # not inference_mode: the features must stay usable under no_grad
-            self._z_feat = self.model.embed_template(z)
         self._reset_pruning()
         self.box = b.copy()
         self._velocity = np.zeros(2)
+        self._z_feat = None
+        self._template(events, t0_us, t1_us)
         return TrackResult(self.box.copy(), 1.0, time.perf_counter() - t, crop)
+
+    def _template(self, events: np.ndarray, t0_us, t1_us) -> bool:
+        """Cache the template features of the current box in ``events``; False (nothing cached) when the
+        crop holds almost no events, e.g. the first frame of a video converted to events. The template is
+        then taken from the next packet that has them, at the box given to :meth:`init`."""
+        b = self.box
+        crop = crop_around(b[0] + b[2] / 2, b[1] + b[3] / 2, crop_side(b, self.cfg.template_factor))
+        z = self._frame(events, crop, self.cfg.template_size, t0_us, t1_us)
+        if float((z[0, :2] != 0).any(0).float().mean()) < MIN_TEMPLATE_ACTIVE:
+            return False
+        with torch.no_grad():  # not inference_mode: the features must stay usable under no_grad
+            self._z_feat = self.model.embed_template(z)
+        return True
 
     def _reset_pruning(self) -> None:
         if getattr(self.model, "pruning", None):
@@ -192,9 +207,19 @@ class Tracker:
 
     def update(self, events: np.ndarray, *, t0_us: int | None = None, t1_us: int | None = None) -> TrackResult:
         """Track one event packet; returns the new box (clipped to the sensor) and its score."""
-        if self._z_feat is None or self.box is None:
+        if self.box is None:
             raise UserError("Tracker.update called before Tracker.init")
         t = time.perf_counter()
+        if self._z_feat is None:  # no template yet (init saw no events): take it here, keep the box
+            self._template(events, t0_us, t1_us)
+            dt = time.perf_counter() - t
+            self._frames += 1
+            self._busy_s += dt
+            self._plain_frames += 1
+            self._plain_s += dt
+            b = self.box
+            side = crop_side(b, self.cfg.template_factor)
+            return TrackResult(b.copy(), 0.0, dt, crop_around(b[0] + b[2] / 2, b[1] + b[3] / 2, side))
         b = self.box
         side = crop_side(b, self.cfg.search_factor, self.cfg.min_search_crop_px)
         prev_c = np.array([b[0] + b[2] / 2, b[1] + b[3] / 2])
