@@ -185,3 +185,21 @@ def test_checkpoint_tracking_options_are_the_defaults(tmp_path):
     with pytest.raises(FormatError, match="'min_score' is 'high'"):
         save_checkpoint(tmp_path / "d.pt", create_model("tiny", **SMALL), tracking={"min_score": "high"})
     assert not (tmp_path / "d.pt").exists()
+
+
+def test_template_waits_for_a_packet_with_events(clip):
+    """A recording converted from video has no events in its first frame: the template comes from the
+    next packet at the init box, and that frame reports the init box."""
+    events, boxes, ts = clip
+    tracker = small_tracker()
+    empty = events[:0]
+    tracker.init(empty, boxes[0])
+    assert tracker._z_feat is None
+    second = events[(events["t"] >= ts[0]) & (events["t"] < ts[1])]
+    res = tracker.update(second)
+    assert np.allclose(res.box, boxes[0]) and res.score == 0.0 and tracker._z_feat is not None
+    ref = small_tracker()
+    ref.init(second, boxes[0])  # the same template as initialising on that packet directly
+    assert torch.equal(tracker._z_feat, ref._z_feat)
+    third = events[(events["t"] >= ts[1]) & (events["t"] < ts[2])]
+    assert np.allclose(tracker.update(third).box, ref.update(third).box)
