@@ -99,7 +99,7 @@ def tokens(t: int = 1, b: int = 2, dim: int = 16, seed: int = 0) -> torch.Tensor
 
 def active_model(seed=0):
     """The real ``tiny`` tracker network with BN set so that its I-LIF neurons fire."""
-    from evtrack.tracker import registry
+    from evtrack.network import registry
 
     torch.manual_seed(seed)
     m = registry.create_model("tiny").eval()

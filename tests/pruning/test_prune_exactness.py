@@ -9,7 +9,7 @@ from evtrack.pruning.scorers import IRScorer
 from evtrack.pruning.scores import ScoreOptions, ir_scores, layout_maps
 from evtrack.pruning.select import select_indices
 
-registry = pytest.importorskip("evtrack.tracker.registry")
+registry = pytest.importorskip("evtrack.network.registry")
 
 
 def trained_like_model(seed=0):
@@ -87,13 +87,13 @@ def sample():
 
     seq = load_sample()
     with seq.open() as reader:
-        slices = list(reader.slices(__import__("evtrack.tracker.sampler", fromlist=["x"]).interval_edges(
+        slices = list(reader.slices(__import__("evtrack.datasets.sequence", fromlist=["x"]).interval_edges(
             seq.frame_timestamps_us)))
     return seq, slices
 
 
 def run_tracker(tracker, seq, slices, n=20):
-    from evtrack.tracker.sampler import interval_edges
+    from evtrack.datasets.sequence import interval_edges
 
     edges = interval_edges(seq.frame_timestamps_us)
     boxes = []

@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from evtrack.cli import main as cli_main
+from evtrack.datasets.sequence import interval_edges
 from evtrack.errors import UserError
-from evtrack.tracker.checkpoint import load_checkpoint, load_model
-from evtrack.tracker.loss import gaussian_heatmap, giou_loss, tracking_loss
-from evtrack.tracker.sampler import SamplerConfig, SequenceData, interval_edges
-from evtrack.tracker.train import TrainConfig, lr_at, train
+from evtrack.network.checkpoint import load_checkpoint, load_model
+from evtrack.training.loss import gaussian_heatmap, giou_loss, tracking_loss
+from evtrack.training.sampler import SamplerConfig, SequenceData
+from evtrack.training.train import TrainConfig, lr_at, train
 
 from .fakes import SENSOR, moving_square, write_fake_dataset
 
@@ -54,7 +55,7 @@ def test_loss_prefers_the_right_answer():
 
 def test_negative_pairs_only_push_the_score_down():
     """A zero-size target (negative pair) has no box loss and its focal loss falls with lower scores."""
-    from evtrack.tracker.sampler import NEGATIVE
+    from evtrack.training.sampler import NEGATIVE
 
     h = w = 16
     pos_t = torch.tensor([[0.53, 0.41, 0.2, 0.3]])
@@ -174,7 +175,7 @@ def test_model_info_dense_macs_match_layer_shapes():
     import torch
 
     from evtrack.commands.model_info import describe
-    from evtrack.tracker.registry import create_model
+    from evtrack.network.registry import create_model
 
     model = create_model("tiny")
     info = describe(model, runs=1)

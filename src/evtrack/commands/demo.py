@@ -69,10 +69,10 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
+    from evtrack.datasets.sequence import interval_edges
     from evtrack.metrics import evaluate_ope
     from evtrack.tracker.online import load_tracker, track_sequence
     from evtrack.tracker.overlay import GT_COLOUR, PRED_COLOUR, write_contact_sheet, write_video
-    from evtrack.tracker.sampler import interval_edges
 
     t_total = time.perf_counter()
     seq = load_sample()

@@ -92,8 +92,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from evtrack.errors import UserError
-    from evtrack.tracker.checkpoint import load_checkpoint, load_model
-    from evtrack.tracker.registry import create_model, list_models
+    from evtrack.network.checkpoint import load_checkpoint, load_model
+    from evtrack.network.registry import create_model, list_models
 
     if args.threads < 1 or args.runs < 1:
         raise UserError(f"--threads and --runs must be >= 1, got {args.threads} and {args.runs}")

@@ -110,8 +110,8 @@ def run(args: argparse.Namespace) -> int:
     elif not args.json:
         sys.stdout.write("\n".join(lines) + "\n")
     if args.video:
+        from evtrack.datasets.sequence import interval_edges
         from evtrack.tracker.overlay import PRED_COLOUR, write_video
-        from evtrack.tracker.sampler import interval_edges
 
         full = interval_edges(edges)
         with open_events(args.recording, **options) as reader:

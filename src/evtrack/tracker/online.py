@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from evtrack.datasets.sequence import interval_edges
 from evtrack.errors import UserError
+from evtrack.network.head import decode_boxes, hann_window
+from evtrack.network.inputs import frame_representation
+from evtrack.network.model import SDTrackNet
 from evtrack.tracker.crops import box_to_crop, clip_box, crop_around, crop_side, crop_to_box
-from evtrack.tracker.head import decode_boxes, hann_window
-from evtrack.tracker.model import SDTrackNet
-from evtrack.tracker.sampler import interval_edges
 
 SHIPPED_CHECKPOINT = "tiny.pt"
 DEFAULT_SIZE_LR = 0.5
@@ -64,12 +65,6 @@ class SequenceResult:
         """Tracked frames per second, end to end (reading + representation + network), frames 1..N-1."""
         n = max(len(self.boxes) - 1, 0)
         return n / self.wall_s if self.wall_s > 0 else 0.0
-
-
-def _default_representation():
-    from evtrack.io.representations import sdtrack_frame
-
-    return sdtrack_frame
 
 
 def _check_box(box, sensor_size) -> np.ndarray:
@@ -127,7 +122,7 @@ class Tracker:
         self.sensor_size = tuple(sensor_size) if sensor_size is not None else None
         n = self.cfg.search_feat
         self.window = hann_window(n, n) if hann else None
-        self.represent = representation or _default_representation()
+        self.represent = representation or frame_representation(self.cfg)
         if not 0.0 <= size_lr <= 1.0:
             raise UserError(f"size_lr must be in [0, 1], got {size_lr}")
         self.size_lr = float(size_lr)
@@ -365,7 +360,7 @@ def load_tracker(
     (field ``tracking``, e.g. the ``min_score`` tuned for them; ``min_score_pruned`` when token-pruned)
     are the defaults of the :class:`Tracker`; ``tracker_options`` that are not None override them.
     """
-    from evtrack.tracker.checkpoint import load_checkpoint, model_from_payload
+    from evtrack.network.checkpoint import load_checkpoint, model_from_payload
 
     if n_threads is not None:
         if n_threads < 1:

@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from evtrack.tracker.neurons import ILIF
+from evtrack.network.neurons import ILIF
 
 
 class ConvBN(nn.Module):

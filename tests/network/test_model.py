@@ -2,9 +2,19 @@ import pytest
 import torch
 
 from evtrack.errors import UserError
-from evtrack.tracker.backbone import TokenLayout
-from evtrack.tracker.layers import ChannelTransition, TokenMLP, TransformerBlock
-from evtrack.tracker.registry import create_model, list_models, model_config
+from evtrack.network.backbone import TokenLayout
+from evtrack.network.config import TrackerConfig
+from evtrack.network.inputs import frame_representation
+from evtrack.network.layers import ChannelTransition, TokenMLP, TransformerBlock
+from evtrack.network.model import SDTrackNet
+from evtrack.network.registry import (
+    build_model,
+    create_model,
+    list_architectures,
+    list_models,
+    model_config,
+    register_architecture,
+)
 
 SMALL = dict(conv_channels=(8, 8, 16), stage_dims=(16, 24), stage_depths=(1, 1), heads=2, head_channels=8)
 
@@ -22,6 +32,37 @@ def test_unknown_names_and_fields_are_user_errors():
         create_model("nope")
     with pytest.raises(UserError, match="unknown override"):
         create_model("tiny", depth=3)
+
+
+def test_create_model_builds_the_architecture_the_config_names(monkeypatch):
+    from evtrack.network import registry
+
+    monkeypatch.setattr(registry, "_ARCHITECTURES", dict(registry._ARCHITECTURES))  # the test's entry goes away
+    assert "sdtrack" in list_architectures()
+    assert type(create_model("tiny", **SMALL)) is SDTrackNet
+    built = []
+
+    @register_architecture("test-echo")
+    class Echo(torch.nn.Module):
+        def __init__(self, cfg):
+            super().__init__()
+            self.cfg = cfg
+            built.append(cfg.name)
+
+    net = create_model("tiny", architecture="test-echo")
+    assert isinstance(net, Echo) and built == ["tiny"]
+    with pytest.raises(ValueError, match="registered twice"):
+        register_architecture("test-echo")(Echo)
+    with pytest.raises(UserError, match="unknown architecture 'nope'"):
+        build_model(TrackerConfig(architecture="nope"))
+
+
+def test_config_names_the_representation_its_network_eats():
+    from evtrack.io.representations import sdtrack_frame
+
+    assert frame_representation(model_config("tiny")) is sdtrack_frame
+    with pytest.raises(UserError, match="unknown representation 'voxels'"):
+        frame_representation(TrackerConfig(representation="voxels"))
 
 
 def test_none_overrides_keep_defaults():

@@ -5,12 +5,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from evtrack.tracker.backbone import SDTBackbone
-from evtrack.tracker.config import TrackerConfig
-from evtrack.tracker.head import CenterHead
-from evtrack.tracker.layers import fuse_batchnorm
+from evtrack.network.backbone import SDTBackbone
+from evtrack.network.config import TrackerConfig
+from evtrack.network.head import CenterHead
+from evtrack.network.layers import fuse_batchnorm
+from evtrack.network.registry import register_architecture
 
 
+@register_architecture("sdtrack")
 class SDTrackNet(nn.Module):
     """``forward(template [B,3,Hz,Wz], search [B,3,Hx,Wx]) -> {"score", "offset", "size"}``.
 

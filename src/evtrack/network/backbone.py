@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from evtrack.tracker.config import TrackerConfig
-from evtrack.tracker.layers import ChannelTransition, ConvBlock, Downsample, TransformerBlock
+from evtrack.network.config import TrackerConfig
+from evtrack.network.layers import ChannelTransition, ConvBlock, Downsample, TransformerBlock
 
 
 @dataclass(frozen=True)
