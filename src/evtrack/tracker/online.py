@@ -25,7 +25,7 @@ from evtrack.errors import UserError
 from evtrack.network.head import decode_boxes, hann_window
 from evtrack.network.inputs import frame_representation
 from evtrack.network.model import SDTrackNet
-from evtrack.tracker.crops import box_to_crop, clip_box, crop_around, crop_side, crop_to_box
+from evtrack.tracker.crops import box_to_crop, check_box, clip_box, crop_around, crop_side, crop_to_box
 
 SHIPPED_CHECKPOINT = "tiny.pt"
 DEFAULT_SIZE_LR = 0.5
@@ -65,16 +65,6 @@ class SequenceResult:
         """Tracked frames per second, end to end (reading + representation + network), frames 1..N-1."""
         n = max(len(self.boxes) - 1, 0)
         return n / self.wall_s if self.wall_s > 0 else 0.0
-
-
-def _check_box(box, sensor_size) -> np.ndarray:
-    b = np.asarray(box, dtype=np.float64).reshape(-1)
-    if b.shape != (4,) or not np.all(np.isfinite(b)) or b[2] <= 0 or b[3] <= 0:
-        raise UserError(f"initial box: expected finite x,y,w,h with w > 0 and h > 0, got {list(np.ravel(box))}")
-    h, w = sensor_size
-    if b[0] >= w or b[1] >= h or b[0] + b[2] <= 0 or b[1] + b[3] <= 0:
-        raise UserError(f"initial box {b.tolist()} lies outside the {w}x{h} (w x h) sensor")
-    return b
 
 
 class Tracker:
@@ -169,7 +159,7 @@ class Tracker:
             self.sensor_size = tuple(sensor_size)
         if self.sensor_size is None:
             raise UserError("Tracker.init: sensor size unknown; pass sensor_size=(height, width)")
-        b = _check_box(box, self.sensor_size)
+        b = check_box(box, self.sensor_size)
         crop = crop_around(b[0] + b[2] / 2, b[1] + b[3] / 2, crop_side(b, self.cfg.template_factor))
         z = self._frame(events, crop, self.cfg.template_size, t0_us, t1_us)
         with torch.no_grad():  # not inference_mode: the features must stay usable under no_grad
