@@ -108,9 +108,6 @@ def apply_pruning(
     if unknown:
         raise UserError(f"apply_pruning: unknown option(s) {unknown}; expected some of {sorted(known)}")
     dense = dense_stack(model)
-    current = model.backbone.block_stack
-    if isinstance(current, PrunedBlockStack):
-        current.remove_hooks()
     prunable = prunable_blocks(model)
     ratios = parse_keep(keep, max(len(prunable), 1)) if prunable else []
     _remove_hooks(model)
@@ -156,17 +153,6 @@ def apply_pruning(
     return model
 
 
-def finetune_hook(model: nn.Module, keep: str | float | Sequence[float] | None, **options) -> nn.Module:
-    """Prepare a model for pruned fine-tuning (``evtrack train --resume CKPT --keep ...``).
-
-    Same as :func:`apply_pruning`; the IR scorer runs its torch path and keeps no temporal state in
-    training mode (training batches are independent pairs), and the block weights get gradients
-    through gather/scatter. Call it after loading the weights and before building the optimiser
-    (parameters are unchanged, so the optimiser may also be built first).
-    """
-    return apply_pruning(model, keep, **options)
-
-
 def reset_state(model: nn.Module) -> None:
     """Clear per-sequence pruning state (scorer memory of the previous frame); call at tracker init."""
     for m in model.modules():
@@ -174,17 +160,19 @@ def reset_state(model: nn.Module) -> None:
             m.reset_state()
 
 
-def pruning_summary(model: nn.Module) -> dict | None:
-    """The settings ``apply_pruning`` recorded on ``model`` (None when dense)."""
-    return getattr(model, "pruning", None)
-
-
-def apply_checkpoint_pruning(model: nn.Module, settings: dict | None, keep=None) -> nn.Module:
+def apply_checkpoint_pruning(model: nn.Module, settings: dict | None, keep=None, **overrides) -> nn.Module:
     """Re-apply the ``pruning`` field of a checkpoint (None = dense); an explicit ``keep`` overrides
-    the stored ratios but keeps the stored options. For ``load_tracker``."""
+    the stored ratios and ``overrides`` (:class:`PruningOptions` fields) the stored options.
+
+    The one merge of stored and requested settings, for ``load_tracker`` and for pruned fine-tuning
+    (``evtrack train --resume CKPT --keep K [flags]``: call it after loading the weights; parameter
+    names do not change, so the optimiser state still matches). In training mode the IR scorer runs
+    its torch path without temporal state and the blocks get gradients through gather/scatter.
+    """
     options = {k: v for k, v in (settings or {}).items() if k != "keep"}
     if settings and "cached_kv" not in settings:  # written before the option: plain pruning, as then
         options["cached_kv"] = False
+    options.update(overrides)
     if keep is None:
         keep = (settings or {}).get("keep")
     try:

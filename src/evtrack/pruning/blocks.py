@@ -41,15 +41,6 @@ from evtrack.pruning.select import gather_tokens, map_keep_counts, scatter_token
 MODES = ("reselect", "cumulative")
 
 
-def _hook_targets(block: nn.Module) -> list[nn.Module]:
-    """Fallback for attention without ``token_scale``: the spiking neuron that follows the (Q K^T) V
-    product (``s_attn`` of evtrack's SpikingLinearAttention) gets its input rescaled by a pre-hook."""
-    return [
-        m.s_attn for m in block.modules()
-        if type(m).__name__ == "SpikingLinearAttention" and isinstance(getattr(m, "s_attn", None), nn.Module)
-    ]
-
-
 _CONTEXT = ("accepts_context",)  # block attributes full_kv needs
 _CACHE = ("accepts_context", "accepts_kv_cache")  # and cached_kv (its first frame uses the context)
 
@@ -157,19 +148,13 @@ class PrunedBlockStack(nn.Module):
         self.cached_kv = any(c is not None for c in self._kv)
         self.last_tokens: list[int] = []  # tokens each block processed in the last forward (per sample)
         self._scaled = [[m for m in blk.modules() if hasattr(m, "token_scale")] for blk in blocks]
-        self._hooked = [_hook_targets(blk) if not sc else [] for blk, sc in zip(blocks, self._scaled, strict=True)]
-        self._scale = 1.0  # read by the fallback hooks while a block runs on a subset
-        self._hooks = []
         if compensate:
             for i, (blk, r) in enumerate(zip(blocks, self.keep, strict=True)):
-                if r < 1.0 and not self._scaled[i] and not self._hooked[i]:
+                if r < 1.0 and not self._scaled[i]:
                     raise ValueError(
                         f"compensate=True: block {i} ({type(blk).__name__}) has no module with a `token_scale` "
-                        "attribute (docs/design.md) and no known attention to hook"
+                        "attribute (docs/design.md)"
                     )
-            for targets in self._hooked:
-                for mod in targets:
-                    self._hooks.append(mod.register_forward_pre_hook(self._scale_input))
 
     def reset_state(self) -> None:
         """Forget per-sequence state: the scorer's previous frame and the key/value caches (call when
@@ -178,17 +163,6 @@ class PrunedBlockStack(nn.Module):
         for cache in self._kv:
             if cache is not None:
                 cache.clear()
-
-    def _scale_input(self, module, args):
-        if self._scale == 1.0:
-            return None
-        return (args[0] * self._scale,) + tuple(args[1:])
-
-    def remove_hooks(self) -> None:
-        """Detach the fallback compensation hooks (when the dense stack is restored)."""
-        for h in self._hooks:
-            h.remove()
-        self._hooks = []
 
     def _run(self, i: int, blk: nn.Module, x: torch.Tensor, scale: float, full: torch.Tensor,
              idx: torch.Tensor) -> torch.Tensor:
@@ -203,12 +177,6 @@ class PrunedBlockStack(nn.Module):
             return blk(x, kv_cache=cache)
         if not self.compensate or scale == 1.0:
             return blk(x)
-        if self._hooked[i]:
-            self._scale = scale
-            try:
-                return blk(x)
-            finally:
-                self._scale = 1.0
         mods = self._scaled[i]
         old = [m.token_scale for m in mods]
         for m in mods:

@@ -25,12 +25,11 @@ class IRScorer:
     backend: "torch", "numba" (CPU, no grad) or "auto" (numba when no grad is needed on CPU).
     """
 
-    def __init__(self, opts: ScoreOptions = ScoreOptions(), backend: str = "auto", use_state: bool = True):
+    def __init__(self, opts: ScoreOptions = ScoreOptions(), backend: str = "auto"):
         if backend not in ("auto", "torch", "numba"):
             raise ValueError(f"scorer backend: found {backend!r}; expected 'auto', 'torch' or 'numba'")
         self.opts = opts
         self.backend = backend
-        self.use_state = use_state
         self._prev: dict[int, torch.Tensor] = {}
 
     def reset_state(self) -> None:
@@ -45,7 +44,7 @@ class IRScorer:
         return ok
 
     def __call__(self, x: torch.Tensor, maps: Sequence[MapSpec], block: int, training: bool) -> torch.Tensor:
-        stateful = self.use_state and not training
+        stateful = not training
         prev = self._prev.get(block) if stateful else None
         if prev is not None and prev.shape != (x.shape[1], x.shape[2]):
             prev = None

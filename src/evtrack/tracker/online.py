@@ -25,7 +25,7 @@ from evtrack.errors import UserError
 from evtrack.network.head import decode_boxes, hann_window
 from evtrack.network.inputs import frame_representation
 from evtrack.network.model import SDTrackNet
-from evtrack.tracker.crops import box_to_crop, check_box, clip_box, crop_around, crop_side, crop_to_box
+from evtrack.tracker.crops import check_box, clip_box, crop_around, crop_side, crop_to_box
 
 SHIPPED_CHECKPOINT = "tiny.pt"
 DEFAULT_SIZE_LR = 0.5
@@ -86,9 +86,6 @@ class Tracker:
         count_every: with ``count_ops``, count every N-th network call only (1 = every call; default
             ``DEFAULT_COUNT_EVERY``); ``stats()`` reports averages over the counted calls, ``ops_frames``
             how many were counted, and ``fps`` from the uncounted calls (the tracker's real speed).
-        jit: run the dense network as a frozen TorchScript trace (same outputs; tracing costs seconds
-            once, and the speed-up measured on the shared dev machine was within its noise, so it is
-            off by default). Ignored for pruned models and op counting, which need the eager modules.
     """
 
     def __init__(
@@ -102,7 +99,6 @@ class Tracker:
         motion: float = DEFAULT_MOTION,
         count_ops: bool = False,
         count_every: int = DEFAULT_COUNT_EVERY,
-        jit: bool = False,
         representation=None,
     ) -> None:
         self.model = model.eval()
@@ -135,9 +131,6 @@ class Tracker:
         self._z_feat: torch.Tensor | None = None
         self._frames = 0
         self._busy_s = 0.0
-        self._compiled = None
-        if jit and not count_ops and not getattr(model, "pruning", None):
-            self._compiled = _trace(model)
 
     # ------------------------------------------------------------------ frames
     def _frame(self, events: np.ndarray, crop, size: int, t0_us, t1_us) -> torch.Tensor:
@@ -194,14 +187,9 @@ class Tracker:
         else:
             counted = self.count_ops and self._calls % self.count_every == 0
             self._calls += 1
-            if self._compiled is not None:
-                with torch.no_grad():
-                    score, offset, size = self._compiled(self._z_feat, x)
-                out = {"score": score, "offset": offset, "size": size}
-            else:
-                # the op counter works at the torch-function level, so inference mode is fine
-                with torch.inference_mode(), self._ops(counted):
-                    out = self.model(None, x, z_feat=self._z_feat)
+            # the op counter works at the torch-function level, so inference mode is fine
+            with torch.inference_mode(), self._ops(counted):
+                out = self.model(None, x, z_feat=self._z_feat)
             nb, sc = decode_boxes(out, self.window)
             score = float(sc[0])
             if score >= self.min_score:
@@ -255,38 +243,6 @@ class Tracker:
                        energy_mj=s["energy_mj"], tokens_kept=s["tokens"], tokens_kept_frac=s["tokens"] / dense_tokens,
                        ops_frames=s["frames"])
         return out
-
-    def box_in_crop(self, box, crop) -> np.ndarray:
-        return box_to_crop(np.asarray(box, dtype=np.float64), crop)
-
-
-class _SearchForward(torch.nn.Module):
-    """Tuple-returning search forward, the traceable form of ``model(None, x, z_feat=...)``."""
-
-    def __init__(self, model: SDTrackNet) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, z_feat: torch.Tensor, search: torch.Tensor):
-        out = self.model.forward_search(z_feat, search)
-        return out["score"], out["offset"], out["size"]
-
-
-def _trace(model: SDTrackNet):
-    """Frozen, inference-optimised TorchScript trace of the search forward (None if tracing fails)."""
-    import warnings
-
-    cfg = model.cfg
-    z = torch.zeros(1, cfg.in_channels, cfg.template_size, cfg.template_size)
-    x = torch.zeros(1, cfg.in_channels, cfg.search_size, cfg.search_size)
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            zf = model.embed_template(z)
-            traced = torch.jit.trace(_SearchForward(model).eval(), (zf, x))
-            return torch.jit.optimize_for_inference(torch.jit.freeze(traced))
-    except Exception:  # an exotic model variant: the eager path is always correct
-        return None
 
 
 def track_sequence(

@@ -240,15 +240,9 @@ def _apply_training_pruning(model: torch.nn.Module, stored: dict | None, tc: Tra
         if tc.pruning:
             raise UserError(f"pruning options {sorted(tc.pruning)} need --keep (the checkpoint stores no pruning)")
         return
-    from evtrack.pruning import finetune_hook
+    from evtrack.pruning import apply_checkpoint_pruning
 
-    options = {k: v for k, v in (stored or {}).items() if k != "keep"}
-    options.update(tc.pruning)
-    keep = tc.keep if tc.keep is not None else stored.get("keep")
-    try:
-        finetune_hook(model, keep, **options)
-    except TypeError as exc:
-        raise UserError(f"--resume {tc.resume}: field 'pruning' is invalid ({exc})") from None
+    apply_checkpoint_pruning(model, stored, tc.keep, **tc.pruning)
 
 
 class _StopRequest:
