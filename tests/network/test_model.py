@@ -2,7 +2,6 @@ import pytest
 import torch
 
 from evtrack.errors import UserError
-from evtrack.network.backbone import TokenLayout
 from evtrack.network.config import TrackerConfig
 from evtrack.network.inputs import frame_representation
 from evtrack.network.layers import ChannelTransition, TokenMLP, TransformerBlock
@@ -15,6 +14,7 @@ from evtrack.network.registry import (
     model_config,
     register_architecture,
 )
+from evtrack.tokens import TokenLayout
 
 SMALL = dict(conv_channels=(8, 8, 16), stage_dims=(16, 24), stage_depths=(1, 1), heads=2, head_channels=8)
 

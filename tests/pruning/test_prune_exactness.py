@@ -6,8 +6,9 @@ import torch
 
 from evtrack.pruning import PrunedBlockStack, apply_pruning
 from evtrack.pruning.scorers import IRScorer
-from evtrack.pruning.scores import ScoreOptions, ir_scores, layout_maps
+from evtrack.pruning.scores import ScoreOptions, ir_scores
 from evtrack.pruning.select import select_indices
+from evtrack.tokens import as_maps
 
 registry = pytest.importorskip("evtrack.network.registry")
 
@@ -38,7 +39,7 @@ def test_real_block_skips_are_bit_identical_and_kept_set_is_topk(opts):
     m = trained_like_model()
     x = block_tokens(m)
     layout = m.backbone.layout
-    maps = layout_maps(layout)
+    maps = as_maps(layout)
     stack = m.backbone.block_stack
     blk = stack.blocks[0]
     seen = []

@@ -170,8 +170,9 @@ def test_model_info_json(capsys):
 
 
 def test_model_info_dense_macs_match_layer_shapes():
-    """Transformer MACs = tokens x the weights of its linear layers (one MAC per weight per token);
-    the first conv's MACs = output pixels x its weights per output channel."""
+    """Transformer MACs = tokens x the weights of its linear layers (one MAC per weight per token) plus the
+    two attention products per block (K^T V and Q (K^T V): 2 N d dv per head); the first conv's MACs =
+    output pixels x its weights per output channel."""
     import torch
 
     from evtrack.commands.model_info import describe
@@ -182,7 +183,10 @@ def test_model_info_dense_macs_match_layer_shapes():
     linears = [m for m in model.backbone.block_stack.modules() if isinstance(m, torch.nn.Linear)]
     assert linears and not any(isinstance(m, torch.nn.Conv2d) for m in model.backbone.block_stack.modules())
     n = model.backbone.layout.n_tokens * model.cfg.time_steps
-    assert info["dense_macs"]["transformer"] == n * sum(m.weight.numel() for m in linears)
+    cfg = model.cfg
+    d, dv = cfg.stage_dims[0] // cfg.heads, cfg.stage_dims[0] * cfg.v_ratio // cfg.heads
+    attention = len(model.backbone.block_stack.blocks) * cfg.heads * 2 * n * d * dv
+    assert info["dense_macs"]["transformer"] == n * sum(m.weight.numel() for m in linears) + attention
     first = next(m for m in model.backbone.conv.modules() if isinstance(m, torch.nn.Conv2d))
     out_px = (model.cfg.search_size // 2) ** 2  # stride 2, padding k//2
     assert info["dense_macs"]["conv_stages"] > out_px * first.weight.numel()

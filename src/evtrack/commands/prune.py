@@ -105,7 +105,7 @@ def run(args) -> int:
     if model.pruning is None:
         print(f"{out}: dense (no pruning)")
     else:
-        layout = model.backbone.layout
+        layout = model.token_layout
         keep = model.pruning["keep"]
         kv = ("from all tokens" if model.pruning["full_kv"] else
               "cached for skipped tokens" if model.pruning["cached_kv"] else "from kept tokens only")

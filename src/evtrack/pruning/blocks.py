@@ -1,6 +1,6 @@
 """Block-level early stopping: run each transformer block on its top-K tokens only.
 
-``PrunedBlockStack`` replaces ``model.backbone.block_stack``. For every prunable block it scores the
+``PrunedBlockStack`` replaces a model's token stack (``evtrack.tokens.TokenModel``). For every prunable block it scores the
 block input, gathers the kept tokens (a real smaller tensor, so the block's compute shrinks), runs
 the block on them and scatters the result back; skipped tokens keep their input features, so the
 output has the full token layout and the head is unchanged. The wrapped blocks are the same module
@@ -35,8 +35,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from evtrack.pruning.scores import layout_maps
 from evtrack.pruning.select import gather_tokens, map_keep_counts, scatter_tokens, select_indices
+from evtrack.tokens import as_maps, block_flag, scaled_modules
 
 MODES = ("reselect", "cumulative")
 
@@ -46,7 +46,7 @@ _CACHE = ("accepts_context", "accepts_kv_cache")  # and cached_kv (its first fra
 
 
 def _lacks(block: nn.Module, attributes: Sequence[str]) -> list[str]:
-    return [a for a in attributes if not getattr(block, a, False)]
+    return [a for a in attributes if not block_flag(block, a)]
 
 
 class KVCache:
@@ -115,7 +115,7 @@ class PrunedBlockStack(nn.Module):
         if mode not in MODES:
             raise ValueError(f"mode: found {mode!r}; expected one of {MODES}")
         for i, (blk, r) in enumerate(zip(blocks, keep, strict=True)):
-            if not getattr(blk, "prunable", True) and r < 1.0:
+            if not block_flag(blk, "prunable") and r < 1.0:
                 raise ValueError(f"keep: block {i} is not prunable but its ratio is {r}; expected 1.0")
         # Register the inner stack's children under their own names so parameter names do not change.
         for name, child in stack.named_children():
@@ -147,7 +147,7 @@ class PrunedBlockStack(nn.Module):
         self._kv = [KVCache() if cached_kv or (auto and not _lacks(blk, _CACHE)) else None for blk in blocks]
         self.cached_kv = any(c is not None for c in self._kv)
         self.last_tokens: list[int] = []  # tokens each block processed in the last forward (per sample)
-        self._scaled = [[m for m in blk.modules() if hasattr(m, "token_scale")] for blk in blocks]
+        self._scaled = [scaled_modules(blk) for blk in blocks]
         if compensate:
             for i, (blk, r) in enumerate(zip(blocks, self.keep, strict=True)):
                 if r < 1.0 and not self._scaled[i]:
@@ -199,13 +199,12 @@ class PrunedBlockStack(nn.Module):
 
     def forward(self, x: torch.Tensor, layout) -> torch.Tensor:
         """x [T, B, N, C] -> [T, B, N, C] with the same token layout."""
-        maps = layout_maps(layout)
+        maps = as_maps(layout)
         n = x.shape[2]
         active: torch.Tensor | None = None  # cumulative mode: tokens not yet stopped
         tokens: list[int] = []
         for i, blk in enumerate(self.blocks):
-            prunable = getattr(blk, "prunable", True)
-            if not prunable:
+            if not block_flag(blk, "prunable"):
                 # Channel transitions see every token; cumulative stopping restarts after them.
                 x = blk(x)
                 active = None

@@ -238,7 +238,7 @@ class Tracker:
         if self._counter is not None and self._counter.frames:
             s = self._counter.summary()
             n_blocks = max(len(s["blocks"]), 1)
-            dense_tokens = n_blocks * self.model.backbone.layout.n_tokens
+            dense_tokens = n_blocks * self.model.token_layout.n_tokens
             out.update(sops=s["sops"], macs=s["macs"], transformer_sops=s["transformer_sops"],
                        energy_mj=s["energy_mj"], tokens_kept=s["tokens"], tokens_kept_frac=s["tokens"] / dense_tokens,
                        ops_frames=s["frames"])
