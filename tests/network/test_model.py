@@ -149,7 +149,22 @@ def test_blocks_run_on_any_token_subset_and_are_tokenwise_outside_attention():
         assert torch.allclose(mlp(x)[:, :, idx], mlp(x[:, :, idx]))
 
 
-def test_linear_attention_order_is_exact():
+def test_block_with_context_computes_the_full_outputs_of_the_kept_tokens():
+    """Linear attention sums K^T V over the context, so a block run on a token subset with every token as
+    context gives exactly those tokens' rows of the full run (what full-K/V pruning relies on), while
+    without the context the subset's outputs differ."""
     torch.manual_seed(4)
-    q, k, v = (torch.randint(0, 5, (2, 30, 8)).float() / 4 for _ in range(3))
-    assert torch.allclose((q @ k.transpose(-2, -1)) @ v, q @ (k.transpose(-2, -1) @ v), atol=1e-4)
+    blk = TransformerBlock(16, 2, 4.0, 1, 4).eval()
+    for mod in blk.modules():  # random-init BN would leave the attention's neurons silent
+        if isinstance(mod, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
+            mod.weight.data.fill_(2.0)
+            mod.bias.data.fill_(0.5)
+    assert blk.accepts_context
+    x = torch.randn(1, 2, 40, 16) * 2
+    idx = torch.tensor([0, 3, 7, 21, 39])
+    with torch.no_grad():
+        full = blk(x)
+        kept = blk(x[:, :, idx], context=x)
+        alone = blk(x[:, :, idx])
+    assert torch.allclose(kept, full[:, :, idx], atol=1e-5)
+    assert not torch.allclose(alone, full[:, :, idx], atol=1e-3)
