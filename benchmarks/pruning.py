@@ -102,7 +102,7 @@ def load_net(checkpoint: str | None):
     """``(model, path, stored pruning settings, stored tracking options)``: every configuration tracks
     with its checkpoint's own online options (lost-target threshold, motion prior), as ``load_tracker``
     does."""
-    from evtrack.tracker.checkpoint import load_checkpoint, model_from_payload
+    from evtrack.network.checkpoint import load_checkpoint, model_from_payload
     from evtrack.tracker.online import shipped_checkpoint
 
     path = Path(checkpoint) if checkpoint else shipped_checkpoint()
@@ -122,7 +122,7 @@ def seq_key(seq) -> str:
 
 def step_inputs(seqs):
     """Events, edges, box and sensor size of frames 0..2 of the first sequence (a real tracker step)."""
-    from evtrack.tracker.sampler import interval_edges
+    from evtrack.datasets.sequence import interval_edges
 
     seq = seqs[0]
     with seq.open() as reader:
@@ -376,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         report["latency_ms"] = {}
         targets = [(ckpt_name, model, args.repeats)]
         for name in filter(None, args.latency_models.split(",")):
-            from evtrack.tracker.registry import create_model
+            from evtrack.network.registry import create_model
 
             torch.manual_seed(0)
             targets.append((f"{name} (random init)", create_model(name).eval(), args.big_repeats))

@@ -66,7 +66,7 @@ def main(argv=None) -> int:
         print("tune_tracking: refusing to tune on the test split", file=sys.stderr)
         return 2
 
-    from evtrack.tracker.checkpoint import load_checkpoint, set_tracking_options
+    from evtrack.network.checkpoint import load_checkpoint, set_tracking_options
 
     stored = load_checkpoint(args.checkpoint).get("tracking", {})
     motions = args.motion or ([stored.get("motion", 0.0)] if args.keep else [0.0, 0.5, 1.0])

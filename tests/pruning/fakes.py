@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from evtrack.pruning.scores import MapSpec
+from evtrack.tokens import TokenLayout
 
 
 def spike(x: torch.Tensor, levels: int = 4) -> torch.Tensor:
@@ -75,7 +75,7 @@ class FakeBackbone(nn.Module):
 
 
 class FakeModel(nn.Module):
-    """model.backbone.block_stack seam; forward(tokens [T, B, N, C]) -> tokens."""
+    """The token seam of evtrack.tokens over a 4x4 template and an 8x8 search map; forward(tokens) -> tokens."""
 
     def __init__(self, dim: int = 16, n_blocks: int = 4, transition_at: int | None = None, seed: int = 0):
         super().__init__()
@@ -86,10 +86,19 @@ class FakeModel(nn.Module):
                 blocks.append(FakeTransition(dim))
             blocks.append(FakeBlock(dim))
         self.backbone = FakeBackbone(blocks)
-        self.layout = (MapSpec("template", 4, 4, 0), MapSpec("search", 8, 8, 16))
+        self.token_layout = TokenLayout.template_search(4, 4, 8, 8)
+
+    def token_stack(self) -> nn.Module:
+        return self.backbone.block_stack
+
+    def set_token_stack(self, stack: nn.Module) -> None:
+        self.backbone.block_stack = stack
+
+    def frame_encoder(self) -> nn.Module:
+        return self.backbone
 
     def forward(self, x):
-        return self.backbone.block_stack(x, self.layout)
+        return self.backbone.block_stack(x, self.token_layout)
 
 
 def tokens(t: int = 1, b: int = 2, dim: int = 16, seed: int = 0) -> torch.Tensor:
@@ -99,7 +108,7 @@ def tokens(t: int = 1, b: int = 2, dim: int = 16, seed: int = 0) -> torch.Tensor
 
 def active_model(seed=0):
     """The real ``tiny`` tracker network with BN set so that its I-LIF neurons fire."""
-    from evtrack.tracker import registry
+    from evtrack.network import registry
 
     torch.manual_seed(seed)
     m = registry.create_model("tiny").eval()

@@ -3,8 +3,8 @@ import torch
 
 from evtrack.errors import UserError
 from evtrack.pruning import PrunedBlockStack, apply_pruning, reset_state
-from evtrack.pruning.scores import MapSpec
 from evtrack.pruning.select import n_keep, select_indices, select_tokens
+from evtrack.tokens import TokenMap
 
 from .fakes import FakeModel, tokens
 
@@ -57,7 +57,7 @@ def test_skipped_tokens_are_bit_identical_and_block_runs_on_k_tokens():
     x = tokens(t=2)
     with torch.no_grad():
         y = model(x)
-    idx = select_indices(scorer.calls[0], model.layout, 0.5)
+    idx = select_indices(scorer.calls[0], model.token_layout.maps, 0.5)
     assert blk.seen_tokens[-1] == idx.shape[1] == 8 + 32  # real compute saving: a smaller tensor
     for b in range(x.shape[1]):
         kept = set(idx[b].tolist())
@@ -71,7 +71,7 @@ def test_skipped_tokens_are_bit_identical_and_block_runs_on_k_tokens():
 
 
 def test_kept_set_is_topk_per_map():
-    maps = [MapSpec("template", 4, 4, 0), MapSpec("search", 8, 8, 16)]
+    maps = [TokenMap("template", 4, 4, 0), TokenMap("search", 8, 8, 16)]
     s = torch.rand(3, 80, generator=torch.Generator().manual_seed(3))
     idx = select_indices(s, maps, 0.25)
     assert idx.shape == (3, 4 + 16)
@@ -102,7 +102,7 @@ def test_cumulative_never_revives_and_reselect_may():
     )
     with torch.no_grad():
         model(tokens())
-    maps = model.layout
+    maps = model.token_layout.maps
     active = None
     prev_kept = None
     for i, (s, r) in enumerate(zip(scorer.calls, [0.8, 0.6, 0.6, 0.4], strict=True)):
@@ -180,7 +180,7 @@ def test_bad_options_are_user_errors():
         apply_pruning(model, "0.5", mode="sometimes")
     with pytest.raises(UserError, match="unknown option"):
         apply_pruning(model, "0.5", bogus=1)
-    with pytest.raises(UserError, match="no backbone.block_stack"):
+    with pytest.raises(UserError, match="does not implement the token seam"):
         apply_pruning(torch.nn.Linear(2, 2), "0.5")
 
 
@@ -189,7 +189,7 @@ def test_numba_topk_equals_torch_select(with_active):
     from evtrack.pruning.scores_numba import topk_maps_numba
     from evtrack.pruning.select import map_keep_counts
 
-    maps = [MapSpec("template", 4, 4, 0), MapSpec("search", 8, 8, 16)]
+    maps = [TokenMap("template", 4, 4, 0), TokenMap("search", 8, 8, 16)]
     g = torch.Generator().manual_seed(11)
     s = torch.randint(0, 5, (3, 80), generator=g).float()  # many ties
     active = torch.rand(3, 80, generator=g) < 0.7 if with_active else None

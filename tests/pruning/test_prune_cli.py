@@ -4,12 +4,12 @@ import torch
 from evtrack.cli import main
 from evtrack.pruning import apply_pruning
 
-tracker = pytest.importorskip("evtrack.tracker.checkpoint")
+tracker = pytest.importorskip("evtrack.network.checkpoint")
 
 
 @pytest.fixture
 def ckpt(tmp_path):
-    from evtrack.tracker.registry import create_model
+    from evtrack.network.registry import create_model
 
     model = create_model("tiny")
     return tracker.save_checkpoint(tmp_path / "dense.pt", model), model

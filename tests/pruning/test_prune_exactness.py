@@ -6,10 +6,11 @@ import torch
 
 from evtrack.pruning import PrunedBlockStack, apply_pruning
 from evtrack.pruning.scorers import IRScorer
-from evtrack.pruning.scores import ScoreOptions, ir_scores, layout_maps
+from evtrack.pruning.scores import ScoreOptions, ir_scores
 from evtrack.pruning.select import select_indices
+from evtrack.tokens import as_maps
 
-registry = pytest.importorskip("evtrack.tracker.registry")
+registry = pytest.importorskip("evtrack.network.registry")
 
 
 def trained_like_model(seed=0):
@@ -38,7 +39,7 @@ def test_real_block_skips_are_bit_identical_and_kept_set_is_topk(opts):
     m = trained_like_model()
     x = block_tokens(m)
     layout = m.backbone.layout
-    maps = layout_maps(layout)
+    maps = as_maps(layout)
     stack = m.backbone.block_stack
     blk = stack.blocks[0]
     seen = []
@@ -87,13 +88,13 @@ def sample():
 
     seq = load_sample()
     with seq.open() as reader:
-        slices = list(reader.slices(__import__("evtrack.tracker.sampler", fromlist=["x"]).interval_edges(
+        slices = list(reader.slices(__import__("evtrack.datasets.sequence", fromlist=["x"]).interval_edges(
             seq.frame_timestamps_us)))
     return seq, slices
 
 
 def run_tracker(tracker, seq, slices, n=20):
-    from evtrack.tracker.sampler import interval_edges
+    from evtrack.datasets.sequence import interval_edges
 
     edges = interval_edges(seq.frame_timestamps_us)
     boxes = []

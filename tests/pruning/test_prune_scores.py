@@ -3,7 +3,6 @@ import pytest
 import torch
 
 from evtrack.pruning.scores import (
-    MapSpec,
     ScoreOptions,
     ir_scores,
     normalize_scores,
@@ -12,6 +11,7 @@ from evtrack.pruning.scores import (
     temporal_change,
 )
 from evtrack.pruning.scores_numba import ir_scores_numba
+from evtrack.tokens import TokenMap
 
 
 def test_odd_token_out_scores_highest_and_uniform_map_scores_zero():
@@ -72,10 +72,10 @@ def test_minmax_and_softmax_normalisation():
 
 
 def test_maps_are_scored_separately():
-    maps = [MapSpec("template", 2, 2, 0), MapSpec("search", 3, 3, 4)]
+    maps = [TokenMap("template", 2, 2, 0), TokenMap("search", 3, 3, 4)]
     x = torch.randn(1, 1, 13, 5)
     full, _ = ir_scores(x, maps)
-    alone, _ = ir_scores(x[:, :, 4:], [MapSpec("search", 3, 3, 0)])
+    alone, _ = ir_scores(x[:, :, 4:], [TokenMap("search", 3, 3, 0)])
     assert torch.allclose(full[:, 4:], alone)
 
 
@@ -85,7 +85,7 @@ def test_maps_are_scored_separately():
 @pytest.mark.parametrize("with_prev", [False, True])
 def test_numba_equals_torch(spatial, normalize, t, with_prev):
     g = torch.Generator().manual_seed(t + 7 * with_prev)
-    maps = [MapSpec("template", 4, 4, 0), MapSpec("search", 8, 6, 16)]
+    maps = [TokenMap("template", 4, 4, 0), TokenMap("search", 8, 6, 16)]
     x = torch.randn(t, 3, 16 + 48, 24, generator=g)
     prev = torch.randn(3, 64, generator=g) if with_prev else None
     for opts in (ScoreOptions(spatial, normalize), ScoreOptions(spatial, normalize, 0.5, True)):

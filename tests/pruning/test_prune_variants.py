@@ -7,8 +7,9 @@ import torch
 from evtrack.errors import UserError
 from evtrack.pruning import PrunedBlockStack, apply_pruning
 from evtrack.pruning.scorers import IRScorer
-from evtrack.pruning.scores import MapSpec, ScoreOptions, ir_scores, layout_maps, spatial_global
+from evtrack.pruning.scores import ScoreOptions, ir_scores, spatial_global
 from evtrack.pruning.select import gather_tokens, select_indices
+from evtrack.tokens import TokenMap, as_maps
 
 from .fakes import FakeModel, active_model, inputs
 
@@ -32,7 +33,7 @@ def test_global_and_deviation_spatial_terms_by_hand():
 
 
 def test_map_level_scores_are_per_map_and_numba_equals_torch():
-    maps = [MapSpec("template", 2, 2, 0), MapSpec("search", 3, 3, 4)]
+    maps = [TokenMap("template", 2, 2, 0), TokenMap("search", 3, 3, 4)]
     x = torch.rand(1, 1, 13, 6, generator=torch.Generator().manual_seed(2))
     s, _ = ir_scores(x, maps, None, ScoreOptions(spatial="deviation", temporal_weight=0.0))
     for mp in maps:  # min-max normalised within each map
@@ -82,7 +83,7 @@ def test_full_kv_attends_to_all_tokens_but_updates_only_kept_ones():
     assert [s for s in seen if s[0] == "mlp"] == [("mlp", k)] * 4
     # The kept tokens' output equals the dense block's output restricted to them: K^T V is exact.
     xin = captured["in"]
-    maps = layout_maps(m.backbone.layout)
+    maps = as_maps(m.backbone.layout)
     idx = select_indices(st.scorer(xin, maps, 0, False), maps, 0.5)
     with torch.no_grad():
         full = blk0(xin)
@@ -193,9 +194,12 @@ def test_cli_flags_match_pruning_options():
     from evtrack.pruning import PruningOptions
     from evtrack.pruning.scores import SPATIAL_FORMS
 
-    assert prune.SPATIAL_FORMS == SPATIAL_FORMS
     p = argparse.ArgumentParser()
     prune.add_pruning_arguments(p)
+    cli_forms = next(a.choices for a in p._actions if a.dest == "spatial")
+    for form in sorted(set(cli_forms) | set(SPATIAL_FORMS)):  # each form both sides know prunes a model
+        opts = prune.options_from_args(p.parse_args(["--spatial", form]))
+        assert apply_pruning(FakeModel(), "0.5", **opts).pruning["spatial"] == form
     opts = prune.options_from_args(p.parse_args([]))
     assert opts == {k: v for k, v in PruningOptions(keep=(1.0,)).to_dict().items() if k in opts}
     assert prune.options_from_args(p.parse_args(["--full-kv", "--spatial", "global"]))["full_kv"] is True

@@ -3,11 +3,11 @@ import pytest
 import torch
 
 from evtrack.errors import UserError
+from evtrack.network.checkpoint import save_checkpoint
+from evtrack.network.registry import create_model
 from evtrack.tracker.baselines import CentroidTracker, StationaryTracker
-from evtrack.tracker.checkpoint import save_checkpoint
 from evtrack.tracker.crops import box_to_crop, clip_box, crop_around, crop_to_box
 from evtrack.tracker.online import Tracker, load_tracker, track_sequence
-from evtrack.tracker.registry import create_model
 
 from .fakes import FRAME_US, SENSOR, ListReader, moving_square
 
@@ -166,7 +166,7 @@ def test_motion_prior_centres_the_crop_and_coasts_when_lost(clip):
 
 def test_checkpoint_tracking_options_are_the_defaults(tmp_path):
     from evtrack.errors import FormatError
-    from evtrack.tracker.checkpoint import load_checkpoint, set_tracking_options
+    from evtrack.network.checkpoint import load_checkpoint, set_tracking_options
 
     torch.manual_seed(0)
     path = save_checkpoint(tmp_path / "c.pt", create_model("tiny", **SMALL), tracking={"min_score": 0.3})

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
+from evtrack.datasets.sequence import interval_edges
 from evtrack.errors import UserError
-from evtrack.tracker.registry import model_config
-from evtrack.tracker.sampler import BatchPrefetcher, PairSampler, SamplerConfig, SequenceData, interval_edges
+from evtrack.network.registry import model_config
+from evtrack.training.sampler import BatchPrefetcher, PairSampler, SamplerConfig, SequenceData
 
 from .fakes import SENSOR, moving_square
 

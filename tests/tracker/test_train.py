@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from evtrack.cli import main as cli_main
+from evtrack.datasets.sequence import interval_edges
 from evtrack.errors import UserError
-from evtrack.tracker.checkpoint import load_checkpoint, load_model
-from evtrack.tracker.loss import gaussian_heatmap, giou_loss, tracking_loss
-from evtrack.tracker.sampler import SamplerConfig, SequenceData, interval_edges
-from evtrack.tracker.train import TrainConfig, lr_at, train
+from evtrack.network.checkpoint import load_checkpoint, load_model
+from evtrack.training.loss import gaussian_heatmap, giou_loss, tracking_loss
+from evtrack.training.sampler import SamplerConfig, SequenceData
+from evtrack.training.train import TrainConfig, lr_at, train
 
 from .fakes import SENSOR, moving_square, write_fake_dataset
 
@@ -54,7 +55,7 @@ def test_loss_prefers_the_right_answer():
 
 def test_negative_pairs_only_push_the_score_down():
     """A zero-size target (negative pair) has no box loss and its focal loss falls with lower scores."""
-    from evtrack.tracker.sampler import NEGATIVE
+    from evtrack.training.sampler import NEGATIVE
 
     h = w = 16
     pos_t = torch.tensor([[0.53, 0.41, 0.2, 0.3]])
@@ -169,19 +170,23 @@ def test_model_info_json(capsys):
 
 
 def test_model_info_dense_macs_match_layer_shapes():
-    """Transformer MACs = tokens x the weights of its linear layers (one MAC per weight per token);
-    the first conv's MACs = output pixels x its weights per output channel."""
+    """Transformer MACs = tokens x the weights of its linear layers (one MAC per weight per token) plus the
+    two attention products per block (K^T V and Q (K^T V): 2 N d dv per head); the first conv's MACs =
+    output pixels x its weights per output channel."""
     import torch
 
     from evtrack.commands.model_info import describe
-    from evtrack.tracker.registry import create_model
+    from evtrack.network.registry import create_model
 
     model = create_model("tiny")
     info = describe(model, runs=1)
     linears = [m for m in model.backbone.block_stack.modules() if isinstance(m, torch.nn.Linear)]
     assert linears and not any(isinstance(m, torch.nn.Conv2d) for m in model.backbone.block_stack.modules())
     n = model.backbone.layout.n_tokens * model.cfg.time_steps
-    assert info["dense_macs"]["transformer"] == n * sum(m.weight.numel() for m in linears)
+    cfg = model.cfg
+    d, dv = cfg.stage_dims[0] // cfg.heads, cfg.stage_dims[0] * cfg.v_ratio // cfg.heads
+    attention = len(model.backbone.block_stack.blocks) * cfg.heads * 2 * n * d * dv
+    assert info["dense_macs"]["transformer"] == n * sum(m.weight.numel() for m in linears) + attention
     first = next(m for m in model.backbone.conv.modules() if isinstance(m, torch.nn.Conv2d))
     out_px = (model.cfg.search_size // 2) ** 2  # stride 2, padding k//2
     assert info["dense_macs"]["conv_stages"] > out_px * first.weight.numel()

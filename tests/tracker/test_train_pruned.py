@@ -5,10 +5,10 @@ import torch
 
 from evtrack.cli import main as cli_main
 from evtrack.errors import UserError
-from evtrack.tracker.checkpoint import load_checkpoint
+from evtrack.network.checkpoint import load_checkpoint
 from evtrack.tracker.online import load_tracker
-from evtrack.tracker.sampler import SamplerConfig
-from evtrack.tracker.train import TrainConfig, train
+from evtrack.training.sampler import SamplerConfig
+from evtrack.training.train import TrainConfig, train
 
 from .fakes import write_fake_dataset
 from .test_train import SMALL, fake_sequences, read_log

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from evtrack.commands.track import add_tracking_arguments, tracking_options
+from evtrack.cli_options import add_tracking_arguments, tracking_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

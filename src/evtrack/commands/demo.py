@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from evtrack.commands.track import add_tracking_arguments, tracking_options
+from evtrack.cli_options import add_tracking_arguments, format_ops, ops_summary, tracking_options
 
 
 def register(subparsers) -> None:
@@ -21,20 +21,6 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-video", action="store_true", help="skip the overlay video")
     p.set_defaults(func=run)
-
-
-OPS_KEYS = ("sops", "macs", "transformer_sops", "energy_mj", "tokens_kept", "tokens_kept_frac", "ops_frames")
-
-
-def ops_summary(stats: dict) -> dict:
-    """The op-accounting fields of ``Tracker.stats()`` for JSON output (per network call)."""
-    return {k: (int(stats[k]) if k == "ops_frames" else float(stats[k])) for k in OPS_KEYS if k in stats}
-
-
-def format_ops(s: dict) -> str:
-    return (f"ops per frame: {s['sops'] / 1e6:.2f} M SOPs ({s['transformer_sops'] / 1e6:.2f} M in transformer "
-            f"blocks), {s['macs'] / 1e6:.2f} M MACs, {s['energy_mj']:.4f} mJ; tokens kept {s['tokens_kept']:.0f} "
-            f"({s['tokens_kept_frac']:.1%}); counted on {s['ops_frames']} frames")
 
 
 def sample_sequence_dir():
@@ -69,10 +55,10 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
+    from evtrack.datasets.sequence import interval_edges
     from evtrack.metrics import evaluate_ope
     from evtrack.tracker.online import load_tracker, track_sequence
     from evtrack.tracker.overlay import GT_COLOUR, PRED_COLOUR, write_contact_sheet, write_video
-    from evtrack.tracker.sampler import interval_edges
 
     t_total = time.perf_counter()
     seq = load_sample()

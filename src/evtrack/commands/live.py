@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from evtrack.commands.track import add_tracking_arguments, tracking_options
+from evtrack.cli_options import add_tracking_arguments, tracking_options
 
 
 def _box(text: str) -> tuple[float, float, float, float]:

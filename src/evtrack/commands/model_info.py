@@ -16,29 +16,17 @@ def register(subparsers) -> None:
 
 
 def dense_macs(model, parts: dict, z_feat, x) -> dict[str, int]:
-    """Multiply-accumulates of each part's Conv2d/Linear layers in one search forward, counted as if
-    every input were dense (attention's K^T V products left out). Why: how much of a frame the
+    """Multiply-accumulates of each part in one search forward, counted by the op counter as if every
+    input were dense (convolutions, linear layers and attention products). Why: how much of a frame the
     transformer is bounds what token pruning can save; spikes make the real SOPs lower
     (``Tracker(count_ops=True)`` counts those)."""
     import torch
 
-    macs = dict.fromkeys(parts, 0)
-    hooks = []
-    for name, part in parts.items():
-        def count(mod, inp, out, name=name):
-            if isinstance(mod, torch.nn.Conv2d):
-                k = mod.kernel_size[0] * mod.kernel_size[1] * (mod.in_channels // mod.groups)
-                macs[name] += out.numel() * k
-            elif isinstance(mod, torch.nn.Linear):
-                macs[name] += out.numel() * mod.in_features
-        hooks += [m.register_forward_hook(count) for m in part.modules()]
-    try:
-        with torch.inference_mode():
-            model(None, x, z_feat=z_feat)
-    finally:
-        for h in hooks:
-            h.remove()
-    return macs
+    from evtrack.pruning.accounting import count_ops
+
+    with torch.inference_mode(), count_ops(model, blocks=parts, dense=True) as counter:
+        model(None, x, z_feat=z_feat)
+    return {name: int(b["macs"]) for name, b in counter.summary()["blocks"].items()}
 
 
 def describe(model, runs: int) -> dict:
@@ -92,8 +80,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from evtrack.errors import UserError
-    from evtrack.tracker.checkpoint import load_checkpoint, load_model
-    from evtrack.tracker.registry import create_model, list_models
+    from evtrack.network.checkpoint import load_checkpoint, load_model
+    from evtrack.network.registry import create_model, list_models
 
     if args.threads < 1 or args.runs < 1:
         raise UserError(f"--threads and --runs must be >= 1, got {args.threads} and {args.runs}")

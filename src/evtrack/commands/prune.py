@@ -78,14 +78,14 @@ def run(args) -> int:
 
     import torch
 
+    from evtrack.network.checkpoint import load_checkpoint, load_state
+    from evtrack.network.registry import build_model
     from evtrack.pruning import apply_pruning
-    from evtrack.tracker.checkpoint import load_checkpoint, load_state
-    from evtrack.tracker.model import SDTrackNet
 
     src, out = Path(args.checkpoint), Path(args.out)
     payload = load_checkpoint(src)
     cfg = payload["config"]
-    model = SDTrackNet(cfg)
+    model = build_model(cfg)
     load_state(model, payload["model"], source=str(src))
     apply_pruning(model, args.keep, **options_from_args(args))
     payload["config"] = cfg.to_dict()
@@ -105,7 +105,7 @@ def run(args) -> int:
     if model.pruning is None:
         print(f"{out}: dense (no pruning)")
     else:
-        layout = model.backbone.layout
+        layout = model.token_layout
         keep = model.pruning["keep"]
         kv = ("from all tokens" if model.pruning["full_kv"] else
               "cached for skipped tokens" if model.pruning["cached_kv"] else "from kept tokens only")

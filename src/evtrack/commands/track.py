@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from evtrack.cli_options import add_tracking_arguments, format_ops, ops_summary, tracking_options
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -30,21 +32,6 @@ def register(subparsers) -> None:
     p.add_argument("--no-count-ops", action="store_true", help="skip SOP/energy/token accounting")
     add_tracking_arguments(p)
     p.set_defaults(func=run)
-
-
-def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
-    """Online-tracking options shared by track, demo, benchmark and live (default: the checkpoint's)."""
-    p.add_argument("--min-score", type=float, default=None,
-                   help="below this peak score the target counts as lost and the box coasts "
-                   "(default: the value stored in the checkpoint, else 0)")
-    p.add_argument("--motion", type=float, default=None,
-                   help="constant-velocity prior 0..1 for the search crop and for coasting while lost "
-                   "(default: the checkpoint's, else 0)")
-
-
-def tracking_options(args: argparse.Namespace) -> dict:
-    """The ``load_tracker`` keyword arguments given on the command line (None = checkpoint default)."""
-    return {"min_score": getattr(args, "min_score", None), "motion": getattr(args, "motion", None)}
 
 
 def parse_box(text: str) -> list[float]:
@@ -110,15 +97,13 @@ def run(args: argparse.Namespace) -> int:
     elif not args.json:
         sys.stdout.write("\n".join(lines) + "\n")
     if args.video:
+        from evtrack.datasets.sequence import interval_edges
         from evtrack.tracker.overlay import PRED_COLOUR, write_video
-        from evtrack.tracker.sampler import interval_edges
 
         full = interval_edges(edges)
         with open_events(args.recording, **options) as reader:
             frames = ((ev, [(b, PRED_COLOUR)]) for ev, b in zip(reader.slices(full), res.boxes, strict=False))
             write_video(args.video, frames, sensor, fps=min(60.0, 1e6 / max(1, int(np.median(np.diff(full))))))
-    from evtrack.commands.demo import format_ops, ops_summary
-
     ops = ops_summary(res.stats)
     if args.json:
         import json

@@ -26,9 +26,6 @@ def register(subparsers) -> None:
     p.add_argument("--batch", type=int, default=16, help="pairs per step and process")
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--resume", default=None, help="checkpoint to continue from (e.g. OUT/last.pt)")
-    p.add_argument("--grow-from", default=None,
-                   help="start from a trained checkpoint of a narrower config (e.g. tiny -> small), embedded so "
-                   "the grown network first computes exactly what it did (evtrack.tracker.grow)")
     p.add_argument("--export", default=None, help="also write fp16 inference weights here at the end")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=0)
@@ -52,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
 
     from evtrack.commands.prune import options_from_args
     from evtrack.errors import UserError
-    from evtrack.tracker.sampler import SamplerConfig
-    from evtrack.tracker.train import TrainConfig, train
+    from evtrack.training.sampler import SamplerConfig
+    from evtrack.training.train import TrainConfig, train
 
     for name in ("steps", "batch"):
         if getattr(args, name) < 1:
@@ -66,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         data=[Path(d) for d in args.data], out=Path(args.out), model=args.config, split=args.split, steps=args.steps,
         batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads, ckpt_every_s=args.ckpt_every_s,
         resume=Path(args.resume) if args.resume else None,
-        grow_from=Path(args.grow_from) if args.grow_from else None, export=Path(args.export) if args.export else None,
+        export=Path(args.export) if args.export else None,
         max_sequences=args.max_sequences, data_shares=args.data_shares, progress=not args.no_progress,
         keep=args.keep, pruning=options_from_args(args), sampler=SamplerConfig(negative_prob=args.negative_prob),
     )

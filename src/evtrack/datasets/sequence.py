@@ -100,3 +100,13 @@ class Sequence:
                 f"sequence {self.name!r}: {what} must increase, found {times[i]} then {times[i + 1]} at frames {i}, {i + 1}"
             )
         return times
+
+
+def interval_edges(frame_times_us: np.ndarray) -> np.ndarray:
+    """``(N+1,)`` bounds: frame i covers ``[edges[i], edges[i+1])``; frame 0 gets the interval of the
+    same length before its timestamp (design.md)."""
+    ts = np.asarray(frame_times_us, dtype=np.int64)
+    if ts.size == 0:
+        raise UserError("a sequence needs at least one frame timestamp")
+    first = ts[1] - ts[0] if ts.size > 1 else 40_000
+    return np.concatenate([[ts[0] - first], ts])

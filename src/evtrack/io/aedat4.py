@@ -28,7 +28,7 @@ import numpy as np
 
 from evtrack.errors import FormatError, UserError
 from evtrack.io import atomic
-from evtrack.io.events import EVENT_DTYPE, as_events, is_padded_event_layout
+from evtrack.io.events import EVENT_DTYPE, as_events, check_frame_times, is_padded_event_layout
 from evtrack.io.reader import EventReader, RecordingInfo
 
 _DV_NAMES = ("timestamp", "x", "y", "polarity")
@@ -258,10 +258,8 @@ class AEDAT4EventWriter:
         if self.path.suffix.lower() != ".aedat4":
             raise UserError(f"{self.path}: AEDAT4 output must end in .aedat4")
         self.sensor_size = (int(sensor_size[0]), int(sensor_size[1]))
-        from evtrack.io.hdf5 import _check_frame_times
-
         self._frames = (
-            None if frame_timestamps_us is None else _check_frame_times(frame_timestamps_us, self.path)
+            None if frame_timestamps_us is None else check_frame_times(frame_timestamps_us, self.path)
         )
         self._next_frame = 0
         dv = _dv()

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from evtrack.errors import FormatError
+from evtrack.errors import FormatError, UserError
 
 EVENT_DTYPE = np.dtype(
     {"names": ["t", "x", "y", "p"], "formats": ["<i8", "<i2", "<i2", "i1"], "offsets": [0, 8, 10, 12], "itemsize": 16}
@@ -148,3 +148,22 @@ def random_events(n: int, height: int = 260, width: int = 346, duration_us: int 
     ev["y"] = rng.integers(0, height, n)
     ev["p"] = rng.integers(0, 2, n)
     return ev
+
+
+def check_frame_times(frame_timestamps_us, path) -> np.ndarray:
+    """Frame times a writer is given, as int64 microseconds; unsorted or non-integer input is a UserError
+    naming ``path`` (shared by the HDF5 and AEDAT4 writers)."""
+    ts = np.asarray(frame_timestamps_us)
+    if ts.ndim != 1 or (len(ts) and ts.dtype.kind not in "iu"):
+        raise UserError(
+            f"{path}: frame_timestamps_us must be a 1-D integer array of microseconds, got "
+            f"shape {ts.shape} dtype {ts.dtype}"
+        )
+    ts = ts.astype(np.int64)
+    back = np.flatnonzero(np.diff(ts) < 0)
+    if len(back):
+        i = int(back[0])
+        raise UserError(
+            f"{path}: frame_timestamps_us[{i + 1}] = {ts[i + 1]} < [{i}] = {ts[i]}; must be sorted"
+        )
+    return ts

@@ -29,7 +29,7 @@ import numpy as np
 
 from evtrack.errors import FormatError, UserError
 from evtrack.io import atomic
-from evtrack.io.events import EVENT_DTYPE, as_events, concat_events, copy_events
+from evtrack.io.events import EVENT_DTYPE, as_events, check_frame_times, concat_events, copy_events
 from evtrack.io.packing import pack_columns
 from evtrack.io.reader import DEFAULT_CHUNK_EVENTS, EventReader, RecordingInfo
 
@@ -220,7 +220,7 @@ class HDF5EventWriter:
         self.path = Path(path)
         self.sensor_size = (int(sensor_size[0]), int(sensor_size[1]))
         self._frames = (
-            None if frame_timestamps_us is None else _check_frame_times(frame_timestamps_us, self.path)
+            None if frame_timestamps_us is None else check_frame_times(frame_timestamps_us, self.path)
         )
         self._attrs = dict(attrs or {})
         self._tmp = atomic.temp_path_for(self.path)
@@ -313,7 +313,7 @@ class HDF5EventWriter:
 
     def set_frame_timestamps(self, frame_timestamps_us: np.ndarray) -> None:
         """Set (or replace) the APS frame times before closing, for producers that learn them late."""
-        self._frames = _check_frame_times(frame_timestamps_us, self.path)
+        self._frames = check_frame_times(frame_timestamps_us, self.path)
 
     def _index(self, t: np.ndarray, offset: int) -> None:
         """Extend ms_to_idx with every millisecond boundary up to this chunk's last event."""
@@ -364,23 +364,6 @@ class HDF5EventWriter:
                 self._file.close()
         finally:
             atomic.discard(self._tmp)
-
-
-def _check_frame_times(frame_timestamps_us, path: Path) -> np.ndarray:
-    ts = np.asarray(frame_timestamps_us)
-    if ts.ndim != 1 or (len(ts) and ts.dtype.kind not in "iu"):
-        raise UserError(
-            f"{path}: frame_timestamps_us must be a 1-D integer array of microseconds, got "
-            f"shape {ts.shape} dtype {ts.dtype}"
-        )
-    ts = ts.astype(np.int64)
-    back = np.flatnonzero(np.diff(ts) < 0)
-    if len(back):
-        i = int(back[0])
-        raise UserError(
-            f"{path}: frame_timestamps_us[{i + 1}] = {ts[i + 1]} < [{i}] = {ts[i]}; must be sorted"
-        )
-    return ts
 
 
 def write_hdf5(

@@ -126,7 +126,7 @@ def sequence_loss(name: str, gt: np.ndarray, absent: np.ndarray, pred: np.ndarra
 
 def analyse_results(sequences, results_dir: str | Path, rules: RealLossRules = RealLossRules()) -> list[RealLoss]:
     """Losses of every sequence (``evtrack.datasets.Sequence``) that has ``<results_dir>/<name>.txt``."""
-    from evtrack.tracker.sampler import interval_edges
+    from evtrack.datasets.sequence import interval_edges
 
     results_dir = Path(results_dir)
     out = []

@@ -9,18 +9,17 @@ from evtrack.pruning.apply import (
     PruningOptions,
     apply_checkpoint_pruning,
     apply_pruning,
-    finetune_hook,
     prunable_blocks,
     reset_state,
 )
 from evtrack.pruning.blocks import PrunedBlockStack
 from evtrack.pruning.schedule import default_schedule, parse_keep
-from evtrack.pruning.scores import MapSpec, ScoreOptions, ir_scores
+from evtrack.pruning.scores import ScoreOptions, ir_scores
 from evtrack.pruning.select import select_indices, select_tokens
 
 __all__ = [
-    "MapSpec", "OpCounter", "PrunedBlockStack", "PruningOptions", "ScoreOptions", "apply_checkpoint_pruning",
+    "OpCounter", "PrunedBlockStack", "PruningOptions", "ScoreOptions", "apply_checkpoint_pruning",
     "apply_pruning",
-    "count_ops", "default_schedule", "finetune_hook", "ir_scores", "parse_keep", "prunable_blocks",
+    "count_ops", "default_schedule", "ir_scores", "parse_keep", "prunable_blocks",
     "reset_state", "select_indices", "select_tokens",
 ]

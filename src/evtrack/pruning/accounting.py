@@ -4,7 +4,7 @@ Every linear layer, convolution and matrix product is intercepted at the torch-f
 ``TorchFunctionMode``, so functional matmuls inside attention are counted as well as Conv/Linear
 layers, and it works under ``torch.inference_mode``, which hides ops from dispatch modes). An operand is
 a *spike tensor* when all its values are integer multiples of ``1/levels`` in ``[0, 1]``
-(I-LIF outputs ``count / D``; ``levels`` = D, read from the neurons' ``max_value``). Then:
+(I-LIF outputs ``count / D``; ``levels`` = D, read from the neurons' ``spike_levels`` attribute). Then:
 
 - SOP (synaptic accumulate): each unit spike reaching a weight counts once, so a spike of count c
   into a layer of fan-out F is c * F accumulates (exact for convolutions, borders included);
@@ -110,10 +110,11 @@ def _tuple(v, n: int) -> tuple[int, ...]:
     return tuple(v) if isinstance(v, list | tuple) else (int(v),) * n
 
 
-def _conv_ops(x, w, stride, padding, dilation, groups, out: torch.Tensor, levels: int) -> tuple[float, float]:
+def _conv_ops(x, w, stride, padding, dilation, groups, out: torch.Tensor, levels: int | None) -> tuple[float, float]:
+    """(sops, macs) of a convolution; ``levels`` None counts the input as dense."""
     nd = w.dim() - 2
     fan_in = w.shape[1] * w[0, 0].numel()
-    counts = _spike_counts(x, levels)
+    counts = _spike_counts(x, levels) if levels else None
     if counts is None:
         return 0.0, float(out.numel() * fan_in)
     # Exact accumulates: an input spike at position p reaches reach(p) output positions (separable
@@ -156,7 +157,10 @@ class _Mode(TorchFunctionMode):
         self.memo: dict[int, tuple] = {}  # id -> (tensor, version, count): q, k, v share one input
 
     def count(self, x: torch.Tensor) -> float | None:
-        """spike_count(x) memoised per tensor object (cleared after every counted forward)."""
+        """spike_count(x) memoised per tensor object (cleared after every counted forward); None when
+        the counter counts everything as dense."""
+        if self.counter.dense:
+            return None
         try:
             version = x._version
         except RuntimeError:  # inference tensors have no version counter (and are never modified)
@@ -171,7 +175,7 @@ class _Mode(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        lv = self.counter.levels
+        lv = None if self.counter.dense else self.counter.levels
         try:
             if func is F.linear:
                 self.counter._add(*_linear_ops(args[0], _arg(args, kwargs, 1, "weight", None), self.count))
@@ -192,7 +196,7 @@ class _Mode(TorchFunctionMode):
 
 
 def _detect_levels(model: nn.Module) -> int:
-    levels = [int(m.max_value) for m in model.modules() if "LIF" in type(m).__name__ and hasattr(m, "max_value")]
+    levels = [int(m.spike_levels) for m in model.modules() if hasattr(m, "spike_levels")]
     return max(levels) if levels else 1
 
 
@@ -210,13 +214,17 @@ class OpCounter:
 
     Args:
         model: the network (its forward calls count as frames).
-        levels: spike quantisation D (None: the largest ``max_value`` of the model's LIF neurons, else 1).
+        levels: spike quantisation D (None: the largest ``spike_levels`` of the model's neurons, else 1).
         blocks: name -> module whose ops and input token counts are reported separately
-            (default: the blocks of ``model.backbone.block_stack``).
+            (default: the blocks of the model's token stack, ``evtrack.tokens``).
+        dense: count every operand as dense (all MACs, no SOPs): what the network costs without spikes,
+            e.g. to see how much of a frame the transformer is (``evtrack model-info``).
     """
 
-    def __init__(self, model: nn.Module, levels: int | None = None, blocks: Mapping[str, nn.Module] | None = None):
+    def __init__(self, model: nn.Module, levels: int | None = None, blocks: Mapping[str, nn.Module] | None = None,
+                 *, dense: bool = False):
         self.model = model
+        self.dense = bool(dense)
         self.levels = int(levels) if levels is not None else _detect_levels(model)
         self.blocks = dict(blocks) if blocks is not None else _default_blocks(model)
         self._hooks: list = []
@@ -309,8 +317,9 @@ class OpCounter:
 
 
 @contextmanager
-def count_ops(model: nn.Module, levels: int | None = None, blocks: Mapping[str, nn.Module] | None = None) -> Iterator[OpCounter]:
+def count_ops(model: nn.Module, levels: int | None = None, blocks: Mapping[str, nn.Module] | None = None, *,
+              dense: bool = False) -> Iterator[OpCounter]:
     """``with count_ops(model) as c: model(...)`` then ``c.summary()`` (per-frame averages)."""
-    counter = OpCounter(model, levels, blocks)
+    counter = OpCounter(model, levels, blocks, dense=dense)
     with counter:
         yield counter

@@ -1,6 +1,6 @@
 """Apply TP-Spikformer token pruning to a trained model, without retraining.
 
-``apply_pruning(model, keep, **options)`` swaps ``model.backbone.block_stack`` for a
+``apply_pruning(model, keep, **options)`` swaps the model's token stack (``evtrack.tokens``) for a
 :class:`PrunedBlockStack` (or back to the dense stack) and records the settings in
 ``model.pruning`` (a plain dict, so checkpoints can store it and ``load_tracker`` re-applies it).
 The same call works in training mode for short fine-tuning: the torch scorer path is used
@@ -20,6 +20,7 @@ from evtrack.pruning.blocks import MODES, PrunedBlockStack
 from evtrack.pruning.schedule import parse_keep
 from evtrack.pruning.scorers import DensityScorer, IRScorer, RandomScorer
 from evtrack.pruning.scores import SPATIAL_FORMS, ScoreOptions
+from evtrack.tokens import block_flag, token_model
 
 CRITERIA = ("ir", "random", "density")
 
@@ -56,13 +57,10 @@ class PruningOptions:
 
 
 def _stack_of(model: nn.Module) -> nn.Module:
-    backbone = getattr(model, "backbone", None)
-    stack = getattr(backbone, "block_stack", None)
-    if stack is None or not hasattr(stack, "blocks"):
-        raise UserError(
-            f"apply_pruning: {type(model).__name__} has no backbone.block_stack with blocks; "
-            "expected the tracker backbone seam described in docs/design.md"
-        )
+    stack = token_model(model, "apply_pruning").token_stack()
+    if not hasattr(stack, "blocks"):
+        raise UserError(f"apply_pruning: the token stack of {type(model).__name__} has no `blocks`; "
+                        "expected the seam of evtrack.tokens (docs/design.md)")
     return stack
 
 
@@ -74,7 +72,7 @@ def dense_stack(model: nn.Module) -> nn.Module:
 
 def prunable_blocks(model: nn.Module) -> list[int]:
     """Indices of the blocks of the stack that may be pruned."""
-    return [i for i, b in enumerate(dense_stack(model).blocks) if getattr(b, "prunable", True)]
+    return [i for i, b in enumerate(dense_stack(model).blocks) if block_flag(b, "prunable")]
 
 
 def _remove_hooks(model: nn.Module) -> None:
@@ -108,14 +106,11 @@ def apply_pruning(
     if unknown:
         raise UserError(f"apply_pruning: unknown option(s) {unknown}; expected some of {sorted(known)}")
     dense = dense_stack(model)
-    current = model.backbone.block_stack
-    if isinstance(current, PrunedBlockStack):
-        current.remove_hooks()
     prunable = prunable_blocks(model)
     ratios = parse_keep(keep, max(len(prunable), 1)) if prunable else []
     _remove_hooks(model)
     if not prunable or all(r >= 1.0 for r in ratios):
-        model.backbone.block_stack = dense
+        model.set_token_stack(dense)
         model.pruning = None
         return model
     opts = PruningOptions(keep=tuple(ratios), **options)
@@ -135,36 +130,26 @@ def apply_pruning(
         scorer = RandomScorer(opts.seed)
     else:
         scorer = DensityScorer()
-        target = getattr(model.backbone, "conv", model.backbone)  # conv stages see every raw frame
+        target = model.frame_encoder()  # sees every raw frame
         model._pruning_hooks = [target.register_forward_pre_hook(_capture_frames(scorer), with_kwargs=True)]
     per_block = [1.0] * len(dense.blocks)
     for i, r in zip(prunable, ratios, strict=True):
         per_block[i] = r
-    template_maps = () if opts.prune_template else ("template",)
+    whole = () if opts.prune_template else model.token_layout.reference_maps
     try:
-        model.backbone.block_stack = PrunedBlockStack(
-            dense, per_block, scorer, mode=opts.mode, keep_maps=template_maps, compensate=opts.compensate,
+        pruned = PrunedBlockStack(
+            dense, per_block, scorer, mode=opts.mode, keep_maps=whole, compensate=opts.compensate,
             full_kv=opts.full_kv, cached_kv=opts.cached_kv,
         )
+        model.set_token_stack(pruned)
         if opts.cached_kv is None:  # record what "wherever supported" turned out to be
-            opts = replace(opts, cached_kv=model.backbone.block_stack.cached_kv)
+            opts = replace(opts, cached_kv=pruned.cached_kv)
     except ValueError as exc:
-        model.backbone.block_stack = dense
+        model.set_token_stack(dense)
         model.pruning = None
         raise UserError(f"apply_pruning: {exc}") from None
     model.pruning = opts.to_dict()
     return model
-
-
-def finetune_hook(model: nn.Module, keep: str | float | Sequence[float] | None, **options) -> nn.Module:
-    """Prepare a model for pruned fine-tuning (``evtrack train --resume CKPT --keep ...``).
-
-    Same as :func:`apply_pruning`; the IR scorer runs its torch path and keeps no temporal state in
-    training mode (training batches are independent pairs), and the block weights get gradients
-    through gather/scatter. Call it after loading the weights and before building the optimiser
-    (parameters are unchanged, so the optimiser may also be built first).
-    """
-    return apply_pruning(model, keep, **options)
 
 
 def reset_state(model: nn.Module) -> None:
@@ -174,17 +159,19 @@ def reset_state(model: nn.Module) -> None:
             m.reset_state()
 
 
-def pruning_summary(model: nn.Module) -> dict | None:
-    """The settings ``apply_pruning`` recorded on ``model`` (None when dense)."""
-    return getattr(model, "pruning", None)
-
-
-def apply_checkpoint_pruning(model: nn.Module, settings: dict | None, keep=None) -> nn.Module:
+def apply_checkpoint_pruning(model: nn.Module, settings: dict | None, keep=None, **overrides) -> nn.Module:
     """Re-apply the ``pruning`` field of a checkpoint (None = dense); an explicit ``keep`` overrides
-    the stored ratios but keeps the stored options. For ``load_tracker``."""
+    the stored ratios and ``overrides`` (:class:`PruningOptions` fields) the stored options.
+
+    The one merge of stored and requested settings, for ``load_tracker`` and for pruned fine-tuning
+    (``evtrack train --resume CKPT --keep K [flags]``: call it after loading the weights; parameter
+    names do not change, so the optimiser state still matches). In training mode the IR scorer runs
+    its torch path without temporal state and the blocks get gradients through gather/scatter.
+    """
     options = {k: v for k, v in (settings or {}).items() if k != "keep"}
     if settings and "cached_kv" not in settings:  # written before the option: plain pruning, as then
         options["cached_kv"] = False
+    options.update(overrides)
     if keep is None:
         keep = (settings or {}).get("keep")
     try:

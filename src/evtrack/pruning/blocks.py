@@ -1,6 +1,6 @@
 """Block-level early stopping: run each transformer block on its top-K tokens only.
 
-``PrunedBlockStack`` replaces ``model.backbone.block_stack``. For every prunable block it scores the
+``PrunedBlockStack`` replaces a model's token stack (``evtrack.tokens.TokenModel``). For every prunable block it scores the
 block input, gathers the kept tokens (a real smaller tensor, so the block's compute shrinks), runs
 the block on them and scatters the result back; skipped tokens keep their input features, so the
 output has the full token layout and the head is unchanged. The wrapped blocks are the same module
@@ -35,19 +35,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from evtrack.pruning.scores import layout_maps
 from evtrack.pruning.select import gather_tokens, map_keep_counts, scatter_tokens, select_indices
+from evtrack.tokens import as_maps, block_flag, scaled_modules
 
 MODES = ("reselect", "cumulative")
-
-
-def _hook_targets(block: nn.Module) -> list[nn.Module]:
-    """Fallback for attention without ``token_scale``: the spiking neuron that follows the (Q K^T) V
-    product (``s_attn`` of evtrack's SpikingLinearAttention) gets its input rescaled by a pre-hook."""
-    return [
-        m.s_attn for m in block.modules()
-        if type(m).__name__ == "SpikingLinearAttention" and isinstance(getattr(m, "s_attn", None), nn.Module)
-    ]
 
 
 _CONTEXT = ("accepts_context",)  # block attributes full_kv needs
@@ -55,7 +46,7 @@ _CACHE = ("accepts_context", "accepts_kv_cache")  # and cached_kv (its first fra
 
 
 def _lacks(block: nn.Module, attributes: Sequence[str]) -> list[str]:
-    return [a for a in attributes if not getattr(block, a, False)]
+    return [a for a in attributes if not block_flag(block, a)]
 
 
 class KVCache:
@@ -124,7 +115,7 @@ class PrunedBlockStack(nn.Module):
         if mode not in MODES:
             raise ValueError(f"mode: found {mode!r}; expected one of {MODES}")
         for i, (blk, r) in enumerate(zip(blocks, keep, strict=True)):
-            if not getattr(blk, "prunable", True) and r < 1.0:
+            if not block_flag(blk, "prunable") and r < 1.0:
                 raise ValueError(f"keep: block {i} is not prunable but its ratio is {r}; expected 1.0")
         # Register the inner stack's children under their own names so parameter names do not change.
         for name, child in stack.named_children():
@@ -156,20 +147,14 @@ class PrunedBlockStack(nn.Module):
         self._kv = [KVCache() if cached_kv or (auto and not _lacks(blk, _CACHE)) else None for blk in blocks]
         self.cached_kv = any(c is not None for c in self._kv)
         self.last_tokens: list[int] = []  # tokens each block processed in the last forward (per sample)
-        self._scaled = [[m for m in blk.modules() if hasattr(m, "token_scale")] for blk in blocks]
-        self._hooked = [_hook_targets(blk) if not sc else [] for blk, sc in zip(blocks, self._scaled, strict=True)]
-        self._scale = 1.0  # read by the fallback hooks while a block runs on a subset
-        self._hooks = []
+        self._scaled = [scaled_modules(blk) for blk in blocks]
         if compensate:
             for i, (blk, r) in enumerate(zip(blocks, self.keep, strict=True)):
-                if r < 1.0 and not self._scaled[i] and not self._hooked[i]:
+                if r < 1.0 and not self._scaled[i]:
                     raise ValueError(
                         f"compensate=True: block {i} ({type(blk).__name__}) has no module with a `token_scale` "
-                        "attribute (docs/design.md) and no known attention to hook"
+                        "attribute (docs/design.md)"
                     )
-            for targets in self._hooked:
-                for mod in targets:
-                    self._hooks.append(mod.register_forward_pre_hook(self._scale_input))
 
     def reset_state(self) -> None:
         """Forget per-sequence state: the scorer's previous frame and the key/value caches (call when
@@ -178,17 +163,6 @@ class PrunedBlockStack(nn.Module):
         for cache in self._kv:
             if cache is not None:
                 cache.clear()
-
-    def _scale_input(self, module, args):
-        if self._scale == 1.0:
-            return None
-        return (args[0] * self._scale,) + tuple(args[1:])
-
-    def remove_hooks(self) -> None:
-        """Detach the fallback compensation hooks (when the dense stack is restored)."""
-        for h in self._hooks:
-            h.remove()
-        self._hooks = []
 
     def _run(self, i: int, blk: nn.Module, x: torch.Tensor, scale: float, full: torch.Tensor,
              idx: torch.Tensor) -> torch.Tensor:
@@ -203,12 +177,6 @@ class PrunedBlockStack(nn.Module):
             return blk(x, kv_cache=cache)
         if not self.compensate or scale == 1.0:
             return blk(x)
-        if self._hooked[i]:
-            self._scale = scale
-            try:
-                return blk(x)
-            finally:
-                self._scale = 1.0
         mods = self._scaled[i]
         old = [m.token_scale for m in mods]
         for m in mods:
@@ -231,13 +199,12 @@ class PrunedBlockStack(nn.Module):
 
     def forward(self, x: torch.Tensor, layout) -> torch.Tensor:
         """x [T, B, N, C] -> [T, B, N, C] with the same token layout."""
-        maps = layout_maps(layout)
+        maps = as_maps(layout)
         n = x.shape[2]
         active: torch.Tensor | None = None  # cumulative mode: tokens not yet stopped
         tokens: list[int] = []
         for i, blk in enumerate(self.blocks):
-            prunable = getattr(blk, "prunable", True)
-            if not prunable:
+            if not block_flag(blk, "prunable"):
                 # Channel transitions see every token; cumulative stopping restarts after them.
                 x = blk(x)
                 active = None

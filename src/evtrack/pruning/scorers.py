@@ -11,7 +11,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from evtrack.pruning.scores import MapSpec, ScoreOptions, ir_scores
+from evtrack.pruning.scores import ScoreOptions, ir_scores
+from evtrack.tokens import TokenMap
 
 
 class IRScorer:
@@ -25,12 +26,11 @@ class IRScorer:
     backend: "torch", "numba" (CPU, no grad) or "auto" (numba when no grad is needed on CPU).
     """
 
-    def __init__(self, opts: ScoreOptions = ScoreOptions(), backend: str = "auto", use_state: bool = True):
+    def __init__(self, opts: ScoreOptions = ScoreOptions(), backend: str = "auto"):
         if backend not in ("auto", "torch", "numba"):
             raise ValueError(f"scorer backend: found {backend!r}; expected 'auto', 'torch' or 'numba'")
         self.opts = opts
         self.backend = backend
-        self.use_state = use_state
         self._prev: dict[int, torch.Tensor] = {}
 
     def reset_state(self) -> None:
@@ -44,8 +44,8 @@ class IRScorer:
             raise ValueError("scorer backend 'numba' needs CPU tensors")
         return ok
 
-    def __call__(self, x: torch.Tensor, maps: Sequence[MapSpec], block: int, training: bool) -> torch.Tensor:
-        stateful = self.use_state and not training
+    def __call__(self, x: torch.Tensor, maps: Sequence[TokenMap], block: int, training: bool) -> torch.Tensor:
+        stateful = not training
         prev = self._prev.get(block) if stateful else None
         if prev is not None and prev.shape != (x.shape[1], x.shape[2]):
             prev = None
@@ -73,7 +73,7 @@ class RandomScorer:
     def reset_state(self) -> None:
         self._gen = torch.Generator().manual_seed(self.seed)
 
-    def __call__(self, x: torch.Tensor, maps: Sequence[MapSpec], block: int, training: bool) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, maps: Sequence[TokenMap], block: int, training: bool) -> torch.Tensor:
         return torch.rand(x.shape[1], x.shape[2], generator=self._gen).to(x.device)
 
 
@@ -97,7 +97,7 @@ class DensityScorer:
     def add_frame(self, frame: torch.Tensor) -> None:
         self.frames[(frame.shape[-2], frame.shape[-1])] = frame.detach()
 
-    def __call__(self, x: torch.Tensor, maps: Sequence[MapSpec], block: int, training: bool) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, maps: Sequence[TokenMap], block: int, training: bool) -> torch.Tensor:
         parts = []
         big = max(maps, key=lambda m: m.h * m.w)
         sizes = sorted(self.frames, key=lambda hw: hw[0] * hw[1])

@@ -31,30 +31,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from evtrack.tokens import TokenMap
+
 _EPS = 1e-8
-
-
-@dataclass(frozen=True)
-class MapSpec:
-    """One 2-D token map inside the flat token axis (duck-type of the tracker's TokenLayout maps)."""
-
-    name: str
-    h: int
-    w: int
-    offset: int
-
-
-def layout_maps(layout) -> list[MapSpec]:
-    """The maps of a TokenLayout-like object (``.maps`` or an iterable of (name, h, w, offset))."""
-    maps = getattr(layout, "maps", layout)
-    out = []
-    for m in maps:
-        if isinstance(m, tuple | list):
-            name, h, w, offset = m
-        else:
-            name, h, w, offset = m.name, m.h, m.w, m.offset
-        out.append(MapSpec(str(name), int(h), int(w), int(offset)))
-    return out
 
 
 def _cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -142,7 +121,7 @@ class ScoreOptions:
 
 def ir_scores(
     x: torch.Tensor,
-    maps: Sequence[MapSpec],
+    maps: Sequence[TokenMap],
     prev_mean: torch.Tensor | None = None,
     opts: ScoreOptions = ScoreOptions(),
 ) -> tuple[torch.Tensor, torch.Tensor]:

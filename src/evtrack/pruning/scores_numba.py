@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 from numba import njit
 
-from evtrack.pruning.scores import SPATIAL_FORMS, MapSpec, ScoreOptions
+from evtrack.pruning.scores import SPATIAL_FORMS, ScoreOptions
+from evtrack.tokens import TokenMap
 
 _EPS = 1e-8
 
@@ -164,7 +165,7 @@ def _score_all(x, offsets, hs, ws, prev, has_prev, include_center, form, softmax
 
 def ir_scores_numba(
     x: np.ndarray,
-    maps: Sequence[MapSpec],
+    maps: Sequence[TokenMap],
     prev_mean: np.ndarray | None = None,
     opts: ScoreOptions = ScoreOptions(),
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -216,7 +217,7 @@ def _topk_maps(scores, offsets, sizes, ks, active, has_active, out):
 
 
 def topk_maps_numba(
-    scores: np.ndarray, maps: Sequence[MapSpec], ks: Sequence[int], active: np.ndarray | None = None
+    scores: np.ndarray, maps: Sequence[TokenMap], ks: Sequence[int], active: np.ndarray | None = None
 ) -> np.ndarray:
     """Kept token indices [B, sum(ks)] (int64, ascending per map) — numba twin of select_indices."""
     offsets = np.array([m.offset for m in maps], np.int64)

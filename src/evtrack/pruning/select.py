@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import torch
 
-from evtrack.pruning.scores import MapSpec
+from evtrack.tokens import TokenMap
 
 
 def n_keep(n: int, ratio: float) -> int:
@@ -28,7 +28,7 @@ def topk_indices(scores: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def map_keep_counts(
-    maps: Sequence[MapSpec],
+    maps: Sequence[TokenMap],
     ratio: float,
     keep_maps: Sequence[str] = (),
     active: torch.Tensor | None = None,
@@ -47,7 +47,7 @@ def map_keep_counts(
 
 def select_indices(
     scores: torch.Tensor,
-    maps: Sequence[MapSpec],
+    maps: Sequence[TokenMap],
     ratio: float,
     *,
     keep_maps: Sequence[str] = (),

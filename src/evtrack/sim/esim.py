@@ -147,7 +147,8 @@ class EventSimulator:
         self.cfg = cfg
         self.rng = rng
         self.c_pos, self.c_neg = draw_thresholds(cfg, rng)
-        self.noise = NoiseModel.create(cfg, rng)
+        self.noise = NoiseModel.create(cfg.height, cfg.width, cfg.noise_rate_hz, cfg.n_hot_pixels,
+                                       cfg.hot_rate_hz, rng)
         n = cfg.height * cfg.width
         self._ref = np.zeros(n, dtype=np.float64)
         self._last_t = np.full(n, np.iinfo(np.int64).min // 2, dtype=np.int64)

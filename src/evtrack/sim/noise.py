@@ -9,14 +9,10 @@ events and are not subject to the refractory period (their rates are far below 1
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from evtrack.io.events import EVENT_DTYPE
-
-if TYPE_CHECKING:
-    from evtrack.sim.esim import SensorConfig
 
 
 @dataclass(frozen=True)
@@ -29,12 +25,14 @@ class NoiseModel:
     hot_rate_hz: float
 
     @classmethod
-    def create(cls, cfg: SensorConfig, rng: np.random.Generator) -> NoiseModel:
-        n_pix = cfg.height * cfg.width
-        hot = rng.choice(n_pix, size=cfg.n_hot_pixels, replace=False) if cfg.n_hot_pixels else np.zeros(0, int)
+    def create(cls, height: int, width: int, rate_hz: float, n_hot_pixels: int, hot_rate_hz: float,
+               rng: np.random.Generator) -> NoiseModel:
+        """Background activity at ``rate_hz`` per pixel plus ``n_hot_pixels`` random hot pixels (drawn
+        from ``rng``)."""
+        n_pix = height * width
+        hot = rng.choice(n_pix, size=n_hot_pixels, replace=False) if n_hot_pixels else np.zeros(0, int)
         pol = rng.integers(0, 2, size=len(hot))
-        return cls(cfg.height, cfg.width, cfg.noise_rate_hz, hot.astype(np.int64), pol.astype(np.int8),
-                   cfg.hot_rate_hz)
+        return cls(height, width, rate_hz, hot.astype(np.int64), pol.astype(np.int8), hot_rate_hz)
 
     def sample(self, t0_us: int, t1_us: int, rng: np.random.Generator) -> np.ndarray:
         """Noise events in ``[t0_us, t1_us)`` (unsorted)."""

@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from evtrack.datasets.sequence import interval_edges
 from evtrack.errors import UserError
-from evtrack.tracker.crops import box_to_crop, clip_box, crop_around, crop_side, crop_to_box
-from evtrack.tracker.head import decode_boxes, hann_window
-from evtrack.tracker.model import SDTrackNet
-from evtrack.tracker.sampler import interval_edges
+from evtrack.network.head import decode_boxes, hann_window
+from evtrack.network.inputs import frame_representation
+from evtrack.network.model import SDTrackNet
+from evtrack.tracker.crops import check_box, clip_box, crop_around, crop_side, crop_to_box
 
 SHIPPED_CHECKPOINT = "tiny.pt"
 DEFAULT_SIZE_LR = 0.5
@@ -69,22 +70,6 @@ class SequenceResult:
         return n / self.wall_s if self.wall_s > 0 else 0.0
 
 
-def _default_representation():
-    from evtrack.io.representations import sdtrack_frame
-
-    return sdtrack_frame
-
-
-def _check_box(box, sensor_size) -> np.ndarray:
-    b = np.asarray(box, dtype=np.float64).reshape(-1)
-    if b.shape != (4,) or not np.all(np.isfinite(b)) or b[2] <= 0 or b[3] <= 0:
-        raise UserError(f"initial box: expected finite x,y,w,h with w > 0 and h > 0, got {list(np.ravel(box))}")
-    h, w = sensor_size
-    if b[0] >= w or b[1] >= h or b[0] + b[2] <= 0 or b[1] + b[3] <= 0:
-        raise UserError(f"initial box {b.tolist()} lies outside the {w}x{h} (w x h) sensor")
-    return b
-
-
 class Tracker:
     """Single-object tracker around an :class:`SDTrackNet` (inference only; BN folded on construction).
 
@@ -104,9 +89,6 @@ class Tracker:
         count_every: with ``count_ops``, count every N-th network call only (1 = every call; default
             ``DEFAULT_COUNT_EVERY``); ``stats()`` reports averages over the counted calls, ``ops_frames``
             how many were counted, and ``fps`` from the uncounted calls (the tracker's real speed).
-        jit: run the dense network as a frozen TorchScript trace (same outputs; tracing costs seconds
-            once, and the speed-up measured on the shared dev machine was within its noise, so it is
-            off by default). Ignored for pruned models and op counting, which need the eager modules.
     """
 
     def __init__(
@@ -120,7 +102,6 @@ class Tracker:
         motion: float = DEFAULT_MOTION,
         count_ops: bool = False,
         count_every: int = DEFAULT_COUNT_EVERY,
-        jit: bool = False,
         representation=None,
     ) -> None:
         self.model = model.eval()
@@ -130,7 +111,7 @@ class Tracker:
         self.sensor_size = tuple(sensor_size) if sensor_size is not None else None
         n = self.cfg.search_feat
         self.window = hann_window(n, n) if hann else None
-        self.represent = representation or _default_representation()
+        self.represent = representation or frame_representation(self.cfg)
         if not 0.0 <= size_lr <= 1.0:
             raise UserError(f"size_lr must be in [0, 1], got {size_lr}")
         self.size_lr = float(size_lr)
@@ -153,9 +134,6 @@ class Tracker:
         self._z_feat: torch.Tensor | None = None
         self._frames = 0
         self._busy_s = 0.0
-        self._compiled = None
-        if jit and not count_ops and not getattr(model, "pruning", None):
-            self._compiled = _trace(model)
 
     # ------------------------------------------------------------------ frames
     def _frame(self, events: np.ndarray, crop, size: int, t0_us, t1_us) -> torch.Tensor:
@@ -177,7 +155,7 @@ class Tracker:
             self.sensor_size = tuple(sensor_size)
         if self.sensor_size is None:
             raise UserError("Tracker.init: sensor size unknown; pass sensor_size=(height, width)")
-        b = _check_box(box, self.sensor_size)
+        b = check_box(box, self.sensor_size)
         crop = crop_around(b[0] + b[2] / 2, b[1] + b[3] / 2, crop_side(b, self.cfg.template_factor))
         self._reset_pruning()
         self.box = b.copy()
@@ -234,14 +212,9 @@ class Tracker:
         else:
             counted = self.count_ops and self._calls % self.count_every == 0
             self._calls += 1
-            if self._compiled is not None:
-                with torch.no_grad():
-                    score, offset, size = self._compiled(self._z_feat, x)
-                out = {"score": score, "offset": offset, "size": size}
-            else:
-                # the op counter works at the torch-function level, so inference mode is fine
-                with torch.inference_mode(), self._ops(counted):
-                    out = self.model(None, x, z_feat=self._z_feat)
+            # the op counter works at the torch-function level, so inference mode is fine
+            with torch.inference_mode(), self._ops(counted):
+                out = self.model(None, x, z_feat=self._z_feat)
             nb, sc = decode_boxes(out, self.window)
             score = float(sc[0])
             if score >= self.min_score:
@@ -290,43 +263,11 @@ class Tracker:
         if self._counter is not None and self._counter.frames:
             s = self._counter.summary()
             n_blocks = max(len(s["blocks"]), 1)
-            dense_tokens = n_blocks * self.model.backbone.layout.n_tokens
+            dense_tokens = n_blocks * self.model.token_layout.n_tokens
             out.update(sops=s["sops"], macs=s["macs"], transformer_sops=s["transformer_sops"],
                        energy_mj=s["energy_mj"], tokens_kept=s["tokens"], tokens_kept_frac=s["tokens"] / dense_tokens,
                        ops_frames=s["frames"])
         return out
-
-    def box_in_crop(self, box, crop) -> np.ndarray:
-        return box_to_crop(np.asarray(box, dtype=np.float64), crop)
-
-
-class _SearchForward(torch.nn.Module):
-    """Tuple-returning search forward, the traceable form of ``model(None, x, z_feat=...)``."""
-
-    def __init__(self, model: SDTrackNet) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, z_feat: torch.Tensor, search: torch.Tensor):
-        out = self.model.forward_search(z_feat, search)
-        return out["score"], out["offset"], out["size"]
-
-
-def _trace(model: SDTrackNet):
-    """Frozen, inference-optimised TorchScript trace of the search forward (None if tracing fails)."""
-    import warnings
-
-    cfg = model.cfg
-    z = torch.zeros(1, cfg.in_channels, cfg.template_size, cfg.template_size)
-    x = torch.zeros(1, cfg.in_channels, cfg.search_size, cfg.search_size)
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            zf = model.embed_template(z)
-            traced = torch.jit.trace(_SearchForward(model).eval(), (zf, x))
-            return torch.jit.optimize_for_inference(torch.jit.freeze(traced))
-    except Exception:  # an exotic model variant: the eager path is always correct
-        return None
 
 
 def track_sequence(
@@ -390,7 +331,7 @@ def load_tracker(
     (field ``tracking``, e.g. the ``min_score`` tuned for them; ``min_score_pruned`` when token-pruned)
     are the defaults of the :class:`Tracker`; ``tracker_options`` that are not None override them.
     """
-    from evtrack.tracker.checkpoint import load_checkpoint, model_from_payload
+    from evtrack.network.checkpoint import load_checkpoint, model_from_payload
 
     if n_threads is not None:
         if n_threads < 1:

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from evtrack.datasets.sequence import interval_edges
 from evtrack.errors import UserError
-from evtrack.tracker.config import TrackerConfig
+from evtrack.network.config import TrackerConfig
+from evtrack.network.inputs import Representation, frame_representation
 from evtrack.tracker.crops import box_to_crop, crop_around, crop_side
-
-Representation = Callable[..., np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -58,16 +58,6 @@ class SequenceData:
         return self.events[a:b]
 
 
-def interval_edges(frame_times_us: np.ndarray) -> np.ndarray:
-    """``(N+1,)`` bounds: frame i covers ``[edges[i], edges[i+1])``; frame 0 gets the interval of the
-    same length before its timestamp (design.md)."""
-    ts = np.asarray(frame_times_us, dtype=np.int64)
-    if ts.size == 0:
-        raise UserError("a sequence needs at least one frame timestamp")
-    first = ts[1] - ts[0] if ts.size > 1 else 40_000
-    return np.concatenate([[ts[0] - first], ts])
-
-
 def load_sequence_data(seq, min_box_px: float = 2.0) -> SequenceData:
     """Read a :class:`evtrack.datasets.Sequence` (events into memory) for sampling."""
     with seq.open() as reader:
@@ -80,12 +70,6 @@ def load_sequence_data(seq, min_box_px: float = 2.0) -> SequenceData:
     absent = np.asarray(seq.absent, dtype=bool)
     valid = ~absent & (boxes[:, 2] >= min_box_px) & (boxes[:, 3] >= min_box_px)
     return SequenceData(seq.name, events, boxes, valid, interval_edges(times), tuple(sensor), absent)
-
-
-def default_representation() -> Representation:
-    from evtrack.io.representations import sdtrack_frame
-
-    return sdtrack_frame
 
 
 class PairSampler:
@@ -106,7 +90,7 @@ class PairSampler:
             raise UserError("no training sequence has at least two frames with a visible target")
         self.cfg, self.scfg = cfg, scfg
         self.rng = np.random.default_rng(seed)
-        self.represent = representation or default_representation()
+        self.represent = representation or frame_representation(cfg)
         # sample sequences in proportion to their number of usable frames (within their group, whose
         # share of all pairs is group_shares[group] when given: e.g. real footage vs procedural scenes)
         w = np.array([s.valid.sum() for s in self.sequences], dtype=np.float64)

@@ -1,8 +1,11 @@
-"""Named tracker configurations (timm-style): ``register_model``, ``create_model``, ``list_models``.
+"""Named tracker configurations (timm-style) and the architectures that build them.
 
-Variants are data: each entry point returns a :class:`TrackerConfig`; ``create_model(name,
-**overrides)`` builds the network, dropping ``None`` overrides so CLI defaults never override
-the variant's own values.
+Variants are data: each entry point registered with ``register_model`` returns a
+:class:`TrackerConfig`. Architectures are code: ``register_architecture(name)`` registers a builder
+``TrackerConfig -> nn.Module`` under the name a config's ``architecture`` field refers to, so a new
+backbone is one decorated class and its configs, and checkpoints rebuild it through
+:func:`build_model`. ``create_model(name, **overrides)`` drops ``None`` overrides so CLI defaults
+never override the variant's own values.
 """
 
 from __future__ import annotations
@@ -10,11 +13,45 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from torch import nn
+
 from evtrack.errors import UserError
-from evtrack.tracker.config import TrackerConfig
-from evtrack.tracker.model import SDTrackNet
+from evtrack.network.config import TrackerConfig
 
 _REGISTRY: dict[str, Callable[[], TrackerConfig]] = {}
+_ARCHITECTURES: dict[str, Callable[[TrackerConfig], nn.Module]] = {}
+
+
+def register_architecture(name: str):
+    """Class/function decorator: ``builder(cfg) -> nn.Module`` builds configs whose ``architecture`` is
+    ``name``."""
+
+    def deco(builder: Callable[[TrackerConfig], nn.Module]):
+        if name in _ARCHITECTURES:
+            raise ValueError(f"architecture {name!r} is registered twice")
+        _ARCHITECTURES[name] = builder
+        return builder
+
+    return deco
+
+
+def list_architectures() -> list[str]:
+    _load_builtin_architectures()
+    return sorted(_ARCHITECTURES)
+
+
+def _load_builtin_architectures() -> None:
+    import evtrack.network.model  # noqa: F401  (registers "sdtrack")
+
+
+def build_model(cfg: TrackerConfig) -> nn.Module:
+    """A freshly initialised network of ``cfg`` from the builder its ``architecture`` names."""
+    _load_builtin_architectures()
+    builder = _ARCHITECTURES.get(cfg.architecture)
+    if builder is None:
+        raise UserError(f"config {cfg.name}: unknown architecture {cfg.architecture!r}; "
+                        f"available: {', '.join(sorted(_ARCHITECTURES))}")
+    return builder(cfg)
 
 
 def register_model(fn: Callable[[], TrackerConfig]) -> Callable[[], TrackerConfig]:
@@ -43,9 +80,9 @@ def model_config(name: str, **overrides) -> TrackerConfig:
     return dataclasses.replace(cfg, **overrides)
 
 
-def create_model(name: str, **overrides) -> SDTrackNet:
+def create_model(name: str, **overrides) -> nn.Module:
     """Build a freshly initialised network for variant ``name``."""
-    return SDTrackNet(model_config(name, **overrides))
+    return build_model(model_config(name, **overrides))
 
 
 @register_model
@@ -60,16 +97,6 @@ def tiny() -> TrackerConfig:
         conv_mlp_ratio=2.0, embed_stride=1, stage_dims=(64,), stage_depths=(4,), heads=4, v_ratio=1,
         head_channels=48,
     )
-
-
-@register_model
-def small() -> TrackerConfig:
-    """``tiny`` with a transformer twice as wide (4 blocks at C=128, 8 heads of 16): more capacity, still
-    CPU-sized. Same head width and head size as ``tiny``, so a trained ``tiny`` embeds in it exactly
-    (``evtrack train --config small --grow-from tiny.pt``). Grown from the shipped checkpoint and trained
-    on 1000 generated sequences it tracked level with ``tiny`` on 410 held-out ones at half the frame rate
-    (BENCHMARKS.md), so ``tiny`` is what ships."""
-    return dataclasses.replace(tiny(), name="small", stage_dims=(128,), heads=8)
 
 
 @register_model

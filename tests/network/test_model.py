@@ -2,9 +2,19 @@ import pytest
 import torch
 
 from evtrack.errors import UserError
-from evtrack.tracker.backbone import TokenLayout
-from evtrack.tracker.layers import ChannelTransition, TokenMLP, TransformerBlock
-from evtrack.tracker.registry import create_model, list_models, model_config
+from evtrack.network.config import TrackerConfig
+from evtrack.network.inputs import frame_representation
+from evtrack.network.layers import ChannelTransition, TokenMLP, TransformerBlock
+from evtrack.network.model import SDTrackNet
+from evtrack.network.registry import (
+    build_model,
+    create_model,
+    list_architectures,
+    list_models,
+    model_config,
+    register_architecture,
+)
+from evtrack.tokens import TokenLayout
 
 SMALL = dict(conv_channels=(8, 8, 16), stage_dims=(16, 24), stage_depths=(1, 1), heads=2, head_channels=8)
 
@@ -22,6 +32,37 @@ def test_unknown_names_and_fields_are_user_errors():
         create_model("nope")
     with pytest.raises(UserError, match="unknown override"):
         create_model("tiny", depth=3)
+
+
+def test_create_model_builds_the_architecture_the_config_names(monkeypatch):
+    from evtrack.network import registry
+
+    monkeypatch.setattr(registry, "_ARCHITECTURES", dict(registry._ARCHITECTURES))  # the test's entry goes away
+    assert "sdtrack" in list_architectures()
+    assert type(create_model("tiny", **SMALL)) is SDTrackNet
+    built = []
+
+    @register_architecture("test-echo")
+    class Echo(torch.nn.Module):
+        def __init__(self, cfg):
+            super().__init__()
+            self.cfg = cfg
+            built.append(cfg.name)
+
+    net = create_model("tiny", architecture="test-echo")
+    assert isinstance(net, Echo) and built == ["tiny"]
+    with pytest.raises(ValueError, match="registered twice"):
+        register_architecture("test-echo")(Echo)
+    with pytest.raises(UserError, match="unknown architecture 'nope'"):
+        build_model(TrackerConfig(architecture="nope"))
+
+
+def test_config_names_the_representation_its_network_eats():
+    from evtrack.io.representations import sdtrack_frame
+
+    assert frame_representation(model_config("tiny")) is sdtrack_frame
+    with pytest.raises(UserError, match="unknown representation 'voxels'"):
+        frame_representation(TrackerConfig(representation="voxels"))
 
 
 def test_none_overrides_keep_defaults():
@@ -108,7 +149,22 @@ def test_blocks_run_on_any_token_subset_and_are_tokenwise_outside_attention():
         assert torch.allclose(mlp(x)[:, :, idx], mlp(x[:, :, idx]))
 
 
-def test_linear_attention_order_is_exact():
+def test_block_with_context_computes_the_full_outputs_of_the_kept_tokens():
+    """Linear attention sums K^T V over the context, so a block run on a token subset with every token as
+    context gives exactly those tokens' rows of the full run (what full-K/V pruning relies on), while
+    without the context the subset's outputs differ."""
     torch.manual_seed(4)
-    q, k, v = (torch.randint(0, 5, (2, 30, 8)).float() / 4 for _ in range(3))
-    assert torch.allclose((q @ k.transpose(-2, -1)) @ v, q @ (k.transpose(-2, -1) @ v), atol=1e-4)
+    blk = TransformerBlock(16, 2, 4.0, 1, 4).eval()
+    for mod in blk.modules():  # random-init BN would leave the attention's neurons silent
+        if isinstance(mod, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
+            mod.weight.data.fill_(2.0)
+            mod.bias.data.fill_(0.5)
+    assert blk.accepts_context
+    x = torch.randn(1, 2, 40, 16) * 2
+    idx = torch.tensor([0, 3, 7, 21, 39])
+    with torch.no_grad():
+        full = blk(x)
+        kept = blk(x[:, :, idx], context=x)
+        alone = blk(x[:, :, idx])
+    assert torch.allclose(kept, full[:, :, idx], atol=1e-5)
+    assert not torch.allclose(alone, full[:, :, idx], atol=1e-3)

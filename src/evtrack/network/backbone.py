@@ -4,53 +4,17 @@ Conv stages (stride 2 each, SepConv + conv MLP) run on each crop separately (the
 are computed once per sequence and cached by the tracker), then both maps become tokens with their
 own learned positions and go through one stack of spike-driven transformer blocks as a single
 token set ``[T, B, N_z + N_x, C]``. The maps are never packed into one canvas, so unrelated tokens
-never become spatial neighbours; :class:`TokenLayout` says where each map lives in N.
+never become spatial neighbours; :class:`evtrack.tokens.TokenLayout` says where each map lives in N.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from evtrack.tracker.config import TrackerConfig
-from evtrack.tracker.layers import ChannelTransition, ConvBlock, Downsample, TransformerBlock
-
-
-@dataclass(frozen=True)
-class TokenMap:
-    """One 2-D map inside the token axis: tokens ``offset .. offset + h*w`` in row-major order."""
-
-    name: str
-    h: int
-    w: int
-    offset: int
-
-    @property
-    def n(self) -> int:
-        return self.h * self.w
-
-
-@dataclass(frozen=True)
-class TokenLayout:
-    """Where the maps live in the token axis N (template first, then search)."""
-
-    maps: tuple[TokenMap, ...]
-
-    @property
-    def n_tokens(self) -> int:
-        return sum(m.n for m in self.maps)
-
-    def map(self, name: str) -> TokenMap:
-        for m in self.maps:
-            if m.name == name:
-                return m
-        raise KeyError(f"no token map named {name!r}; maps are {[m.name for m in self.maps]}")
-
-    @classmethod
-    def template_search(cls, hz: int, wz: int, hx: int, wx: int) -> TokenLayout:
-        return cls((TokenMap("template", hz, wz, 0), TokenMap("search", hx, wx, hz * wz)))
+from evtrack.network.config import TrackerConfig
+from evtrack.network.layers import ChannelTransition, ConvBlock, Downsample, TransformerBlock
+from evtrack.tokens import TokenLayout
 
 
 class BlockStack(nn.Module):

@@ -14,8 +14,8 @@ from typing import Any
 import torch
 
 from evtrack.errors import FormatError, UserError
-from evtrack.tracker.config import TrackerConfig
-from evtrack.tracker.model import SDTrackNet
+from evtrack.network.config import TrackerConfig
+from evtrack.network.registry import build_model
 
 FORMAT = "evtrack-tracker"
 FORMAT_VERSION = 1
@@ -153,12 +153,12 @@ def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], *, source
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
 
 
-def load_model(path: str | Path, **overrides) -> SDTrackNet:
+def load_model(path: str | Path, **overrides) -> torch.nn.Module:
     """Rebuild the network of a checkpoint and load its weights (fp32, eval mode)."""
     return model_from_payload(load_checkpoint(path), source=str(path), **overrides)
 
 
-def model_from_payload(payload: dict[str, Any], *, source: str, **overrides) -> SDTrackNet:
+def model_from_payload(payload: dict[str, Any], *, source: str, **overrides) -> torch.nn.Module:
     """The network of an already validated :func:`load_checkpoint` payload."""
     path = source
     cfg: TrackerConfig = payload["config"]
@@ -166,7 +166,7 @@ def model_from_payload(payload: dict[str, Any], *, source: str, **overrides) -> 
         import dataclasses
 
         cfg = dataclasses.replace(cfg, **overrides)
-    model = SDTrackNet(cfg)
+    model = build_model(cfg)
     load_state(model, payload["model"], source=str(path))
     return model.eval()
 

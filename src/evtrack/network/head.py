@@ -12,8 +12,8 @@ import math
 import torch
 from torch import nn
 
-from evtrack.tracker.layers import ConvBN
-from evtrack.tracker.neurons import ILIF
+from evtrack.network.layers import ConvBN
+from evtrack.network.neurons import ILIF
 
 
 class CenterHead(nn.Module):

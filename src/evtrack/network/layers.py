@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from evtrack.tracker.neurons import ILIF
+from evtrack.network.neurons import ILIF
 
 
 class ConvBN(nn.Module):
@@ -150,9 +150,9 @@ class SpikingLinearAttention(nn.Module):
 
     No softmax, so ``(Q K^T) V == Q (K^T V)``; the right-hand order costs ``O(N d dv)`` instead of
     ``O(N^2 d)``. Q, K, V are spikes (1x1 projection + BN + I-LIF); V may be wider (``v_ratio``) as in
-    SDT-V3. The output sums over the tokens present, so it scales with N (see METHOD.md, pruning);
-    ``token_scale`` (default 1.0) multiplies the product before its neuron so that a pruning wrapper
-    running the block on K of N tokens can compensate with N / K (design.md).
+    SDT-V3. The output sums over the tokens present, so it scales with N; ``token_scale`` (default 1.0)
+    multiplies the product before its neuron so that a pruning wrapper running the block on K of N
+    tokens can compensate with N / K (docs/design.md, evtrack.pruning; TP-Spikformer's pruning).
 
     ``context`` (optional, ``[T, B, N, C]``): the tokens keys and values come from, when they differ
     from the query tokens ``x`` (a pruning wrapper passes the full token set so the K^T V summary is
@@ -242,12 +242,7 @@ class ChannelTransition(nn.Module):
         return self.proj(self.spike(x))
 
 
-def conv_out_size(size: int, kernel: int, stride: int) -> int:
-    """Output length of a padded (kernel // 2) convolution."""
-    return (size + 2 * (kernel // 2) - kernel) // stride + 1
-
-
 __all__ = [
     "ChannelTransition", "ConvBN", "ConvBlock", "ConvMLP", "Downsample", "LinearBN", "SepConv",
-    "SpikingLinearAttention", "TokenMLP", "TransformerBlock", "conv_out_size", "fuse_batchnorm",
+    "SpikingLinearAttention", "TokenMLP", "TransformerBlock", "fuse_batchnorm",
 ]

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from evtrack.errors import FormatError
-from evtrack.tracker.checkpoint import FORMAT, FORMAT_VERSION, load_checkpoint, load_model, save_checkpoint
-from evtrack.tracker.registry import create_model
+from evtrack.network.checkpoint import FORMAT, FORMAT_VERSION, load_checkpoint, load_model, save_checkpoint
+from evtrack.network.registry import create_model
 
 SMALL = dict(conv_channels=(8, 8, 16), stage_dims=(16,), stage_depths=(1,), heads=2, head_channels=8)
 
@@ -88,3 +88,14 @@ def test_config_and_shape_mismatch(model, tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "none.pt")
+
+
+def test_checkpoint_without_architecture_and_representation_fields_loads_as_sdtrack(model, tmp_path):
+    """Checkpoints written before the config named its architecture and input keep loading unchanged."""
+    path = save_checkpoint(tmp_path / "old.pt", model)
+    payload = torch.load(path, weights_only=True)
+    del payload["config"]["architecture"], payload["config"]["representation"]
+    torch.save(payload, path)
+    loaded = load_model(path)
+    assert (loaded.cfg.architecture, loaded.cfg.representation) == ("sdtrack", "sdtrack")
+    assert loaded.cfg == model.cfg

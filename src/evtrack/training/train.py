@@ -19,11 +19,6 @@ fp16 inference checkpoint, or a dense training checkpoint with ``--keep`` - a ne
 step 0 from the checkpoint's weights (fresh optimiser, warm-up, new log) for ``--steps`` steps.
 The pruning settings are saved in every checkpoint it writes (field ``pruning``).
 
-A wider configuration can start from a trained narrower one (``--grow-from``, ``grow.py``): the
-``tiny`` checkpoint embedded in ``small`` computes exactly what ``tiny`` did before its first step::
-
-    evtrack train --config small --grow-from src/evtrack/data/tiny.pt --data data/synth ... --lr 2e-4
-
 Writes ``RUN_DIR/last.pt`` (resumable: weights, optimiser, step) every ``ckpt_every_s`` seconds and
 at the end, and ``RUN_DIR/log.csv`` with the losses. Under ``torchrun`` every rank samples different
 pairs (seed + rank) and rank 0 alone writes files.
@@ -41,11 +36,10 @@ from pathlib import Path
 import torch
 
 from evtrack.errors import UserError
-from evtrack.tracker.checkpoint import load_checkpoint, load_state, save_checkpoint
-from evtrack.tracker.loss import tracking_loss
-from evtrack.tracker.model import SDTrackNet
-from evtrack.tracker.registry import model_config
-from evtrack.tracker.sampler import (
+from evtrack.network.checkpoint import load_checkpoint, load_state, save_checkpoint
+from evtrack.network.registry import build_model, model_config
+from evtrack.training.loss import tracking_loss
+from evtrack.training.sampler import (
     BatchPrefetcher,
     PairSampler,
     SamplerConfig,
@@ -75,7 +69,6 @@ class TrainConfig:
     threads: int | None = None  # torch intra-op threads (None: leave torch's default)
     ckpt_every_s: float = 180.0
     resume: Path | None = None
-    grow_from: Path | None = None  # a trained narrower checkpoint embedded in a wider --config (grow.py)
     export: Path | None = None  # also write fp16 inference weights here at the end
     max_sequences: int | None = None
     data_shares: list[float] | None = None  # share of the pairs drawn from each --data root (None: by frames)
@@ -142,9 +135,6 @@ def train(
     torch.manual_seed(tc.seed + rank)
 
     payload = None
-    if tc.resume is not None and tc.grow_from is not None:
-        raise UserError("--resume and --grow-from exclude each other; expected at most one of them "
-                        "(resume an interrupted grown run from its OUT/last.pt)")
     if tc.resume is not None:
         payload = load_checkpoint(tc.resume)
         cfg = payload["config"]
@@ -152,16 +142,9 @@ def train(
             raise UserError(f"--resume {tc.resume}: checkpoint is config {cfg.name!r}, but --config is {tc.model!r}")
     else:
         cfg = model_config(tc.model, **tc.overrides)
-    model = SDTrackNet(cfg).to(device)
+    model = build_model(cfg).to(device)
     if payload is not None:
         load_state(model, payload["model"], source=str(tc.resume))
-    grown = None
-    if tc.grow_from is not None:
-        from evtrack.tracker.grow import check_growable, grow_state
-
-        grown = load_checkpoint(tc.grow_from)
-        check_growable(grown["config"], cfg, source=str(tc.grow_from))
-        model.load_state_dict(grow_state(grown["model"], model, source=str(tc.grow_from)))
     stored = payload.get("pruning") if payload is not None else None
     _apply_training_pruning(model, stored, tc)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
@@ -173,16 +156,10 @@ def train(
     extra = payload.get("extra") if continuing else None  # an interrupted run keeps where it began
     if payload is not None and not continuing:  # a new (fine-tuning) run from the checkpoint's weights
         extra = {"init_from": str(tc.resume), "init_step": int(payload["step"])}
-    if grown is not None:
-        extra = {"grown_from": str(tc.grow_from), "grown_from_config": grown["config"].name,
-                 "grown_from_step": int(grown["step"])}
-    if rank == 0 and (payload is not None or grown is not None):
+    if rank == 0 and payload is not None:
         import sys
 
-        if grown is not None:
-            what = (f"new run, {cfg.name!r} grown from {tc.grow_from} ({grown['config'].name!r}, its step "
-                    f"{int(grown['step'])}), {tc.steps} steps")
-        elif continuing:
+        if continuing:
             what = f"continuing run at step {step}"
         else:
             what = f"new run from the weights of {tc.resume} (its step {int(payload['step'])}), {tc.steps} steps"
@@ -263,15 +240,9 @@ def _apply_training_pruning(model: torch.nn.Module, stored: dict | None, tc: Tra
         if tc.pruning:
             raise UserError(f"pruning options {sorted(tc.pruning)} need --keep (the checkpoint stores no pruning)")
         return
-    from evtrack.pruning import finetune_hook
+    from evtrack.pruning import apply_checkpoint_pruning
 
-    options = {k: v for k, v in (stored or {}).items() if k != "keep"}
-    options.update(tc.pruning)
-    keep = tc.keep if tc.keep is not None else stored.get("keep")
-    try:
-        finetune_hook(model, keep, **options)
-    except TypeError as exc:
-        raise UserError(f"--resume {tc.resume}: field 'pruning' is invalid ({exc})") from None
+    apply_checkpoint_pruning(model, stored, tc.keep, **tc.pruning)
 
 
 class _StopRequest:

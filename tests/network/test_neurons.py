@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from evtrack.tracker.neurons import ILIF, int_spike
+from evtrack.network.neurons import ILIF, int_spike
 
 
 def test_int_spike_values_are_counts_over_d():

@@ -5,12 +5,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from evtrack.tracker.backbone import SDTBackbone
-from evtrack.tracker.config import TrackerConfig
-from evtrack.tracker.head import CenterHead
-from evtrack.tracker.layers import fuse_batchnorm
+from evtrack.network.backbone import SDTBackbone
+from evtrack.network.config import TrackerConfig
+from evtrack.network.head import CenterHead
+from evtrack.network.layers import fuse_batchnorm
+from evtrack.network.registry import register_architecture
+from evtrack.tokens import TokenLayout
 
 
+@register_architecture("sdtrack")
 class SDTrackNet(nn.Module):
     """``forward(template [B,3,Hz,Wz], search [B,3,Hx,Wx]) -> {"score", "offset", "size"}``.
 
@@ -24,6 +27,20 @@ class SDTrackNet(nn.Module):
         self.backbone = SDTBackbone(cfg)
         self.head = CenterHead(self.backbone.out_dim, cfg.head_channels, cfg.max_value)
         self.fused = False
+
+    # ---- the token seam (evtrack.tokens.TokenModel): what pruning and op counting use
+    @property
+    def token_layout(self) -> TokenLayout:
+        return self.backbone.layout
+
+    def token_stack(self) -> nn.Module:
+        return self.backbone.block_stack
+
+    def set_token_stack(self, stack: nn.Module) -> None:
+        self.backbone.block_stack = stack
+
+    def frame_encoder(self) -> nn.Module:
+        return self.backbone.conv
 
     def _to_steps(self, frames: torch.Tensor) -> torch.Tensor:
         if frames.dim() != 4:

@@ -16,6 +16,8 @@ class TrackerConfig:
     """
 
     name: str = "custom"
+    architecture: str = "sdtrack"  # builder registered with evtrack.network.registry.register_architecture
+    representation: str = "sdtrack"  # event frame the network eats (evtrack.network.inputs.REPRESENTATIONS)
     in_channels: int = 3  # SDTrack frame: ON count, OFF count, decaying trajectory
     search_size: int = 128  # px, search crop side after resizing
     template_size: int = 64  # px, template crop side after resizing

@@ -1,0 +1,38 @@
+"""Command-line pieces several subcommands share: the online-tracking flags and the op-count report.
+
+Kept out of any one command module so commands import this, never each other.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
+    """Online-tracking options shared by track, demo, benchmark and live (default: the checkpoint's)."""
+    p.add_argument("--min-score", type=float, default=None,
+                   help="below this peak score the target counts as lost and the box coasts "
+                   "(default: the value stored in the checkpoint, else 0)")
+    p.add_argument("--motion", type=float, default=None,
+                   help="constant-velocity prior 0..1 for the search crop and for coasting while lost "
+                   "(default: the checkpoint's, else 0)")
+
+
+def tracking_options(args: argparse.Namespace) -> dict:
+    """The ``load_tracker`` keyword arguments given on the command line (None = checkpoint default)."""
+    return {"min_score": getattr(args, "min_score", None), "motion": getattr(args, "motion", None)}
+
+
+OPS_KEYS = ("sops", "macs", "transformer_sops", "energy_mj", "tokens_kept", "tokens_kept_frac", "ops_frames")
+
+
+def ops_summary(stats: dict) -> dict:
+    """The op-accounting fields of ``Tracker.stats()`` for JSON output (per network call)."""
+    return {k: (int(stats[k]) if k == "ops_frames" else float(stats[k])) for k in OPS_KEYS if k in stats}
+
+
+def format_ops(s: dict) -> str:
+    """One human-readable line of an :func:`ops_summary` (printed by track and demo)."""
+    return (f"ops per frame: {s['sops'] / 1e6:.2f} M SOPs ({s['transformer_sops'] / 1e6:.2f} M in transformer "
+            f"blocks), {s['macs'] / 1e6:.2f} M MACs, {s['energy_mj']:.4f} mJ; tokens kept {s['tokens_kept']:.0f} "
+            f"({s['tokens_kept_frac']:.1%}); counted on {s['ops_frames']} frames")
