@@ -12,7 +12,13 @@ import pytest
 from evtrack.cli import main
 from evtrack.datasets import load_dataset
 from evtrack.errors import FormatError
-from evtrack.sim.convert_dataset import ConvertConfig, SensorRanges, convert_dataset, draw_sensor, sequence_rng
+from evtrack.sim.convert_dataset import (
+    ConvertConfig,
+    SensorRanges,
+    convert_dataset,
+    draw_sensor,
+    sequence_rng,
+)
 from evtrack.sim.esim import SensorConfig
 from evtrack.sim.rgb_layouts import find_sequences, read_sequence
 

@@ -72,12 +72,11 @@ def options_from_args(args) -> dict:
 
 
 def run(args) -> int:
-    import os
-    import tempfile
     from pathlib import Path
 
     import torch
 
+    from evtrack.io import atomic
     from evtrack.pruning import apply_pruning
     from evtrack.tracker.checkpoint import load_checkpoint, load_state
     from evtrack.tracker.model import SDTrackNet
@@ -94,14 +93,8 @@ def run(args) -> int:
     else:
         payload["pruning"] = model.pruning
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
+    with atomic.replacing(out) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     if model.pruning is None:
         print(f"{out}: dense (no pruning)")
     else:
