@@ -109,7 +109,7 @@ def test_cli_convert_and_info(tmp_path, capsys):
     assert main(["info", "--json", str(out)]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["format"] == "hdf5" and summary["n_events"] == len(ev)
-    assert summary["sensor_size"] == [260, 346]
+    assert summary["sensor_size_hw"] == [260, 346]
     assert summary["t_start_us"] == int(ev["t"][0]) and summary["t_end_us"] == int(ev["t"][-1])
     aed = tmp_path / "out.aedat4"
     assert main(["convert", str(out), str(aed), "--no-progress"]) == 0

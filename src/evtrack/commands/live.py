@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from evtrack.commands.track import add_tracking_arguments, tracking_options
-
-
-def _box(text: str) -> tuple[float, float, float, float]:
-    try:
-        vals = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        vals = ()
-    if len(vals) != 4 or vals[2] <= 0 or vals[3] <= 0:
-        raise argparse.ArgumentTypeError(f"expected x,y,w,h with w,h > 0, got {text!r}")
-    return vals
+from evtrack.commands.prune import TRACKING_KEEP_DEFAULT, keep_help
+from evtrack.commands.track import add_tracking_arguments, parse_box, tracking_options
 
 
 def register(subparsers) -> None:
@@ -27,12 +17,13 @@ def register(subparsers) -> None:
     src.add_argument("--camera", nargs="?", const="", default=None, metavar="SERIAL",
                      help="an iniVation camera (the first found, or the one with SERIAL)")
     src.add_argument("--source", metavar="tcp://HOST:PORT", help="a dv network event stream (e.g. evtrack serve)")
-    p.add_argument("--init", type=_box, required=True, metavar="X,Y,W,H", help="target box in the first window")
+    p.add_argument("--init", required=True, metavar="X,Y,W,H",
+                   help="target box in the first window, sensor pixels; it must overlap the sensor")
     p.add_argument("--window-ms", type=float, default=20.0, help="tracking window (default 20 ms)")
     p.add_argument("--tracker", choices=("model", "centroid", "stationary"), default="model",
                    help="model = the spiking transformer (default); the others are baselines")
     p.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped one)")
-    p.add_argument("--keep", default=None, help="token keep ratios (default dense; 'default' = pruned)")
+    p.add_argument("--keep", default=None, help=keep_help(TRACKING_KEEP_DEFAULT))
     add_tracking_arguments(p)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--out", default="-", help="JSON lines file ('-' = stdout, the default)")
@@ -74,8 +65,14 @@ def run(args) -> int:
     from evtrack.live.outputs import BoxStreamOutput, JsonLinesOutput, OverlayWindow, VideoOutput
     from evtrack.live.stream_tracker import StreamConfig, StreamTracker
 
+    init = parse_box(args.init)
     if args.window_ms <= 0:
         raise UserError(f"--window-ms must be > 0, got {args.window_ms}")
+    from evtrack.io.atomic import check_writable
+
+    for option, path in (("--out", None if args.out == "-" else args.out), ("--video", args.video)):
+        if path:  # now, not when the first packet arrives
+            check_writable(path, option)
     scfg = SourceConfig(connect_timeout_s=args.connect_timeout, idle_timeout_s=args.idle_timeout or None,
                         max_retries=args.retries)
     out = JsonLinesOutput(args.out)
@@ -102,6 +99,9 @@ def run(args) -> int:
         for packet in source:
             if st is None:
                 sensor = source.sensor_size
+                from evtrack.tracker.crops import check_init_box
+
+                check_init_box(init, sensor)
                 if args.boxes_port is not None:
                     sinks.append(BoxStreamOutput(args.boxes_port, args.boxes_host, sensor))
                 if args.show:
@@ -113,7 +113,7 @@ def run(args) -> int:
                     for sink in sinks:
                         sink.write(res, ev)
 
-                st = StreamTracker(tracker, init_box=args.init, sensor_size=sensor, on_window=on_window,
+                st = StreamTracker(tracker, init_box=init, sensor_size=sensor, on_window=on_window,
                                    config=StreamConfig(window_us=int(args.window_ms * 1000),
                                                        skip_when_behind=not args.no_skip))
             st.push(packet)

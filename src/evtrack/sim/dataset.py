@@ -234,22 +234,22 @@ def make_dataset(root: str | Path, n_train: int, n_test: int, seed: int, *, work
     tasks = [(str(root), "test", i, seed, cfg) for i in range(n_test)]
     tasks += [(str(root), "train", i, seed, cfg) for i in range(n_train)]
     done: list[SequenceSummary] = []
-    bar = tqdm(total=len(tasks), desc="make-dataset", unit="seq", disable=not show_progress)
-    if workers == 1:
-        for task in tasks:
-            s = _make_one(task)
-            if s is not None:
-                done.append(s)
-            bar.update(1)
-    else:
-        import multiprocessing as mp
-
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-            for s in pool.map(_make_one, tasks):
+    # a context: the bar also ends on errors, so the error line does not continue the bar's line
+    with tqdm(total=len(tasks), desc="make-dataset", unit="seq", disable=not show_progress) as bar:
+        if workers == 1:
+            for task in tasks:
+                s = _make_one(task)
                 if s is not None:
                     done.append(s)
                 bar.update(1)
-    bar.close()
+        else:
+            import multiprocessing as mp
+
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+                for s in pool.map(_make_one, tasks):
+                    if s is not None:
+                        done.append(s)
+                    bar.update(1)
     _write_manifest(root, seed, cfg)
     return done
 

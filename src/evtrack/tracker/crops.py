@@ -10,6 +10,32 @@ import math
 
 import numpy as np
 
+from evtrack.errors import UserError
+
+
+def format_box(box) -> str:
+    """``x,y,w,h`` as plain numbers for messages (``nan``, ``1e+09``; never ``np.float64(...)``)."""
+    return ",".join(f"{float(v):g}" for v in np.ravel(np.asarray(box, dtype=np.float64)))
+
+
+def check_init_box(box, sensor_size: tuple[int, int]) -> np.ndarray:
+    """The initial box as float64 ``x, y, w, h``, or a UserError saying what is wrong with it.
+
+    It must be four finite numbers with ``w, h > 0``, overlap the sensor ``(height, width)`` and be
+    no larger than it: a box wider than the sensor (``10,10,1e9,50``) is a typo, not a target.
+    """
+    b = np.asarray(box, dtype=np.float64).reshape(-1)
+    if b.shape != (4,) or not np.all(np.isfinite(b)) or b[2] <= 0 or b[3] <= 0:
+        raise UserError(f"initial box {format_box(b)}: expected four finite numbers x,y,w,h with w > 0 and h > 0")
+    h, w = sensor_size
+    if b[0] >= w or b[1] >= h or b[0] + b[2] <= 0 or b[1] + b[3] <= 0:
+        raise UserError(
+            f"initial box {format_box(b)} lies outside the {w}x{h} (width x height) sensor; it must overlap it"
+        )
+    if b[2] > w or b[3] > h:
+        raise UserError(f"initial box {format_box(b)} is larger than the {w}x{h} (width x height) sensor")
+    return b
+
 
 def crop_side(box: np.ndarray, factor: float, min_side: float = 0.0) -> float:
     """``factor * sqrt(w h)`` (at least ``min_side`` and 1 px): SDTrack's context-scaled square."""

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from evtrack.errors import UserError
-from evtrack.tracker.crops import box_to_crop, clip_box, crop_around, crop_side, crop_to_box
+from evtrack.tracker.crops import box_to_crop, check_init_box, clip_box, crop_around, crop_side, crop_to_box
 from evtrack.tracker.head import decode_boxes, hann_window
 from evtrack.tracker.model import SDTrackNet
 from evtrack.tracker.sampler import interval_edges
@@ -70,16 +70,6 @@ def _default_representation():
     from evtrack.io.representations import sdtrack_frame
 
     return sdtrack_frame
-
-
-def _check_box(box, sensor_size) -> np.ndarray:
-    b = np.asarray(box, dtype=np.float64).reshape(-1)
-    if b.shape != (4,) or not np.all(np.isfinite(b)) or b[2] <= 0 or b[3] <= 0:
-        raise UserError(f"initial box: expected finite x,y,w,h with w > 0 and h > 0, got {list(np.ravel(box))}")
-    h, w = sensor_size
-    if b[0] >= w or b[1] >= h or b[0] + b[2] <= 0 or b[1] + b[3] <= 0:
-        raise UserError(f"initial box {b.tolist()} lies outside the {w}x{h} (w x h) sensor")
-    return b
 
 
 class Tracker:
@@ -174,7 +164,7 @@ class Tracker:
             self.sensor_size = tuple(sensor_size)
         if self.sensor_size is None:
             raise UserError("Tracker.init: sensor size unknown; pass sensor_size=(height, width)")
-        b = _check_box(box, self.sensor_size)
+        b = check_init_box(box, self.sensor_size)
         crop = crop_around(b[0] + b[2] / 2, b[1] + b[3] / 2, crop_side(b, self.cfg.template_factor))
         z = self._frame(events, crop, self.cfg.template_size, t0_us, t1_us)
         with torch.no_grad():  # not inference_mode: the features must stay usable under no_grad
@@ -327,17 +317,17 @@ def track_sequence(
     scores = np.zeros(n)
     lat = np.zeros(n)
     t_start = None
-    bar = tqdm(total=n, desc=desc, unit="frame", disable=not progress, leave=False)
-    for i, ev in enumerate(reader.slices(edges)):
-        t0, t1 = int(edges[i]), int(edges[i + 1])
-        if i == 0:
-            r = tracker.init(ev, init_box, sensor_size=tuple(sensor), t0_us=t0, t1_us=t1)
-            t_start = time.perf_counter()
-        else:
-            r = tracker.update(ev, t0_us=t0, t1_us=t1)
-        boxes[i], scores[i], lat[i] = r.box, r.score, r.latency_s
-        bar.update(1)
-    bar.close()
+    # closed (and its line cleared) on errors too, so an error message starts on a line of its own
+    with tqdm(total=n, desc=desc, unit="frame", disable=not progress, leave=False) as bar:
+        for i, ev in enumerate(reader.slices(edges)):
+            t0, t1 = int(edges[i]), int(edges[i + 1])
+            if i == 0:
+                r = tracker.init(ev, init_box, sensor_size=tuple(sensor), t0_us=t0, t1_us=t1)
+                t_start = time.perf_counter()
+            else:
+                r = tracker.update(ev, t0_us=t0, t1_us=t1)
+            boxes[i], scores[i], lat[i] = r.box, r.score, r.latency_s
+            bar.update(1)
     wall = time.perf_counter() - t_start if t_start is not None else 0.0
     stats = tracker.stats() if hasattr(tracker, "stats") else {}
     return SequenceResult(boxes, scores, lat, wall, stats)
