@@ -220,8 +220,9 @@ def main() -> None:
                     help="replay the recording this many times back to back (serve --loop --max-loops)")
     ap.add_argument("--init", type=lambda t: tuple(float(v) for v in t.split(",")), default=None,
                     metavar="X,Y,W,H", help="initial box (default: the synthetic blob, or a centred 80x80 box)")
-    ap.add_argument("--max-pending", type=int, default=1,
-                    help="StreamConfig.max_pending_windows: complete windows that may wait before skipping")
+    ap.add_argument("--max-pending", type=int, default=2,
+                    help="StreamConfig.max_pending_windows: complete windows that may wait before skipping "
+                    "(default 2, as evtrack live --max-behind)")
     ap.add_argument("--minutes", type=float, default=None, help="also run a --loop replay this long (memory)")
     ap.add_argument("--loop-only", action="store_true", help="with --minutes: only the long loop run")
     ap.add_argument("--rounds", type=int, default=1,

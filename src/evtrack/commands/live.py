@@ -32,6 +32,10 @@ def register(subparsers) -> None:
     p.add_argument("--show", action="store_true", help="overlay window (needs a display)")
     p.add_argument("--video", default=None, help="write the overlay to this video file (.mp4/.avi)")
     p.add_argument("--no-skip", action="store_true", help="track every window even when behind")
+    p.add_argument("--max-behind", type=int, default=2, metavar="WINDOWS",
+                   help="complete windows that may wait for the tracker before the older ones are skipped "
+                   "(default 2: a burst of late packets from the network costs no windows when the tracker can "
+                   "catch up; 1 = always jump to the newest window)")
     p.add_argument("--retries", type=int, default=5, help="consecutive reconnect attempts before giving up")
     p.add_argument("--connect-timeout", type=float, default=5.0, help="seconds")
     p.add_argument("--idle-timeout", type=float, default=10.0, help="no events this long = reconnect (s)")
@@ -68,6 +72,8 @@ def run(args) -> int:
     init = parse_box(args.init)
     if args.window_ms <= 0:
         raise UserError(f"--window-ms must be > 0, got {args.window_ms}")
+    if args.max_behind < 1:
+        raise UserError(f"--max-behind must be >= 1, got {args.max_behind}")
     from evtrack.io.atomic import check_writable
 
     for option, path in (("--out", None if args.out == "-" else args.out), ("--video", args.video)):
@@ -126,7 +132,8 @@ def run(args) -> int:
 
                 st = StreamTracker(tracker, init_box=init, sensor_size=sensor, on_window=on_window,
                                    config=StreamConfig(window_us=int(args.window_ms * 1000),
-                                                       skip_when_behind=not args.no_skip))
+                                                       skip_when_behind=not args.no_skip,
+                                                       max_pending_windows=args.max_behind))
             st.push(packet)
             if args.duration is not None and time.monotonic() - started > args.duration:
                 break
