@@ -74,3 +74,10 @@ def test_info_labels_the_sensor_order(shared_data, capsys):
     assert json.loads(capsys.readouterr().out)["sensor_size_hw"] == [720, 1280]
     assert main(["info", str(rec), "--no-scan"]) == 0
     assert "1280 x 720 (width x height)" in capsys.readouterr().out
+
+
+def test_a_bad_sensor_size_side_is_named(capsys):
+    assert normalize_argv(["--sensor-size", "10,x"]) == ["--sensor-size", "10", "x"]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(normalize_argv(["info", "r.raw", "--sensor-size", "10,x"]))
+    assert "expected two integers H W (e.g. --sensor-size 260 346), got 'x'" in capsys.readouterr().err

@@ -28,8 +28,8 @@ def normalize_argv(argv: list[str]) -> list[str]:
         if arg == "--":
             out += [arg, *rest]
             break
-        if arg.startswith("--sensor-size=") and (m := _SENSOR_PAIR.match(arg.split("=", 1)[1])):
-            out += ["--sensor-size", m[1], m[2]]
+        if arg.startswith("--sensor-size=") and (pair := _sensor_pair(arg.split("=", 1)[1])):
+            out += ["--sensor-size", *pair]
             continue
         out.append(arg)
         if arg not in ("--init", "--sensor-size"):
@@ -39,11 +39,19 @@ def normalize_argv(argv: list[str]) -> list[str]:
             break
         if arg == "--init" and re.match(r"^-[\d.]", value):
             out[-1] = f"--init={value}"
-        elif arg == "--sensor-size" and (m := _SENSOR_PAIR.match(value)):
-            out += [m[1], m[2]]
+        elif arg == "--sensor-size" and (pair := _sensor_pair(value)):
+            out += pair
         else:
             out.append(value)
     return out
+
+
+def _sensor_pair(value: str) -> list[str] | None:
+    """``260,346`` / ``260x346`` -> ``["260", "346"]`` (a bad side then gets the option's own error)."""
+    if value.count(",") == 1:
+        return value.split(",")
+    m = _SENSOR_PAIR.match(value)
+    return [m[1], m[2]] if m else None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -47,3 +47,12 @@ def test_live_warms_the_tracker_up_before_connecting(tmp_path, capsys, monkeypat
     ready = next(i for i, ln in enumerate(err) if "tracker ready: loaded and warmed up in" in ln)
     connecting = next(i for i, ln in enumerate(err) if "connecting to" in ln)
     assert ready < connecting
+
+
+def test_live_checks_its_output_paths_before_loading_or_connecting(tmp_path, capsys):
+    """--video used to be opened only once the first packet arrived (after loading and connecting)."""
+    bad = tmp_path / "missing" / "v.mp4"
+    rc = main(["live", "--source", "tcp://127.0.0.1:1", "--init", "1,1,5,5", "--video", str(bad)])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"evtrack live: error: --video {bad}: directory {bad.parent} does not exist (create it first)"
