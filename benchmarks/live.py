@@ -10,6 +10,10 @@ conversion rate of the fast path against the plain push_back loop (the baseline)
     python benchmarks/live.py --tracker model --keep 1.0 --keep default --seconds 20
     python benchmarks/live.py --tracker model --keep 1.0 --keep default --seconds 8 --rounds 3  # compare
     python benchmarks/live.py --tracker model --threads 1 --minutes 10 --loop-only   # memory flatness
+    python benchmarks/live.py --recording ../shared/data/events/tonic_sample.aedat4 --loops 20 --threads 1
+
+Each run also reports the share of windows tracked (the rest were skipped to stay current) and where a
+window's time goes: upstream delay, reader hand-off, push, wait for the worker, compute, JSON output.
 
 With ``--minutes`` the loop run reports RSS when the first packet arrived, after 60 s of warm-up,
 once a minute and at the end. With ``--rounds N`` the ``--keep`` list runs N times, every other round in
@@ -89,51 +93,81 @@ def conversion_rate(n: int = 200_000) -> dict:
     return {"fast_meps": n / fast / 1e6, "baseline_meps": n / base / 1e6, "speedup": base / fast}
 
 
+def pct(values, q: float) -> float | None:
+    """Percentile rounded for the table (None without values)."""
+    return round(float(np.percentile(np.asarray(values, dtype=np.float64), q)), 2) if len(values) else None
+
+
 def run_one(rec: Path, n_events: int, args, keep: str | None, loop: bool) -> dict:
+    """One replay through the same pieces as ``evtrack live`` (source, warmed-up tracker, StreamTracker,
+    JSON lines output), timing each stage of a window's way.
+
+    Stages: ``upstream`` = packet handed to the client's dv reader, against the recording's own clock
+    (above its minimum over the run: the replay paces packets at real time, so this is the extra delay
+    of serve -> TCP -> guard -> dv reader); ``handoff`` = dv reader process -> this process
+    (``NetworkEventSource.handoff_ms``); ``push`` = ``StreamTracker.push`` per packet; ``wait`` =
+    packet completing a window -> the worker starts it (windowing, a busy worker); ``compute`` =
+    inside the tracker; ``output`` = writing the result's JSON line (after the latency is taken, but
+    it delays the next window).
+    """
     from evtrack.live.network import NetworkEventSource, SourceConfig, wait_listening
+    from evtrack.live.outputs import JsonLinesOutput
     from evtrack.live.stream_tracker import StreamConfig, StreamTracker
 
     if args.tracker == "model":
         from evtrack.tracker import load_tracker
 
         tracker = load_tracker(args.checkpoint, keep=keep, n_threads=args.threads)
-        # warm-up off the clock: Numba kernels compile (or load from cache) on first use, which
-        # would otherwise show up as seconds of latency on the first live update
-        from evtrack.io.events import random_events
-
-        warm = random_events(20_000, duration_us=40_000, seed=1)
-        tracker.init(warm, (153, 110, 40, 40), sensor_size=(260, 346))
-        for _ in range(3):
-            tracker.update(warm)
+        warm_s = tracker.warm_up()  # as evtrack live does before connecting
     else:
         from evtrack.tracker.baselines import CentroidTracker
 
-        tracker = CentroidTracker()
+        tracker, warm_s = CentroidTracker(), 0.0
     port = free_port()
-    cmd = [sys.executable, "-m", "evtrack.cli", "serve", str(rec), "--port", str(port), "--sensor-size", "260,346",
-           "--quiet", "--linger", "5"] + (["--loop"] if loop else [])
+    cmd = [sys.executable, "-m", "evtrack.cli", "serve", str(rec), "--port", str(port), "--quiet", "--linger", "5"]
+    if args.recording is None:
+        cmd += ["--sensor-size", "260", "346"]  # the synthetic .npy does not store it
+    if loop:
+        cmd += ["--loop"]
+    elif args.loops > 1:
+        cmd += ["--loop", "--max-loops", str(args.loops)]
     server = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    stage = {k: collections.deque(maxlen=100_000) for k in ("upstream", "push", "output", "compute", "wait")}
     try:
         wait_listening(port, timeout_s=30)
         src = NetworkEventSource("127.0.0.1", port, config=SourceConfig(max_retries=10, backoff_initial_s=0.2))
         st = None
-        compute = collections.deque(maxlen=100_000)  # ms inside the tracker per update
+        out = JsonLinesOutput(Path(tempfile.gettempdir()) / f"evtrack_live_bench_{os.getpid()}.jsonl")
+
+        def on_window(res, ev) -> None:
+            t = time.perf_counter()
+            out.write(res, ev)
+            stage["output"].append((time.perf_counter() - t) * 1e3)
+            if res.kind == "update":
+                stage["compute"].append(res.compute_ms)
+                stage["wait"].append(res.latency_ms - res.compute_ms)
+
         rss0 = None
         rss_mid = None
         series = []  # (minute, RSS MiB) in loop mode: memory must stay flat
         t_start = time.monotonic()
         limit_s = args.minutes * 60 if loop else None
-        warm_s = 60.0 if loop else 2.0
+        warm_mark_s = 60.0 if loop else 2.0
         for packet in src:
             if st is None:
-                st = StreamTracker(tracker, init_box=(153, 110, 40, 40), sensor_size=src.sensor_size,
-                                   config=StreamConfig(window_us=int(args.window_ms * 1000)),
-                                   on_result=lambda r: compute.append(r.compute_ms) if r.kind == "update" else None)
+                box = args.init or ((153, 110, 40, 40) if args.recording is None else
+                                    (src.sensor_size[1] / 2 - 40, src.sensor_size[0] / 2 - 40, 80, 80))
+                st = StreamTracker(tracker, init_box=box, sensor_size=src.sensor_size, on_window=on_window,
+                                   config=StreamConfig(window_us=int(args.window_ms * 1000),
+                                                       max_pending_windows=args.max_pending))
                 rss0 = rss_mib()  # connected, first packet in; before any tracking
                 t_start = time.monotonic()
+            stage["upstream"].append(src.last_read_at * 1e3 - int(packet["t"][-1]) / 1e3)
+            t = time.perf_counter()
             st.push(packet)
+            stage["push"].append((time.perf_counter() - t) * 1e3)
             el = time.monotonic() - t_start
-            if rss_mid is None and el > warm_s:
+            if rss_mid is None and el > warm_mark_s:
                 rss_mid = rss_mib()  # after warm-up
             if loop and el > 60 * (len(series) + 1):
                 series.append((len(series) + 1, round(rss_mib(), 1)))
@@ -142,18 +176,28 @@ def run_one(rec: Path, n_events: int, args, keep: str | None, loop: bool) -> dic
         wall = time.monotonic() - t_start
         src.close()
         st.close()
+        out.close(ok=False)  # the lines were written for their cost only
         s = st.stats()
         sent = src.eos_total
+        up = np.asarray(stage["upstream"])
+        up = up - up.min() if len(up) else up
+        tracked = s["processed_windows"] / max(1, s["processed_windows"] + s["dropped_windows"])
         return {
             "tracker": args.tracker, "keep": keep or "dense", "window_ms": args.window_ms, "loop": loop,
-            "wall_s": round(wall, 1),
+            "max_pending": args.max_pending, "warm_up_s": round(warm_s, 2), "wall_s": round(wall, 1),
+            "windows_tracked_pct": round(100 * tracked, 1),
             "p50_ms": round(s.get("latency_p50_ms", float("nan")), 2),
             "p99_ms": round(s.get("latency_p99_ms", float("nan")), 2),
-            "compute_p50_ms": round(float(np.percentile(compute, 50)), 2) if compute else None,
+            "compute_p50_ms": pct(stage["compute"], 50), "compute_p99_ms": pct(stage["compute"], 99),
+            "wait_p50_ms": pct(stage["wait"], 50), "wait_p99_ms": pct(stage["wait"], 99),
+            "upstream_p50_ms": pct(up, 50), "upstream_p99_ms": pct(up, 99),
+            "handoff_p50_ms": pct(src.handoff_ms, 50), "handoff_p99_ms": pct(src.handoff_ms, 99),
+            "push_p50_ms": pct(stage["push"], 50), "push_p99_ms": pct(stage["push"], 99),
+            "output_p50_ms": pct(stage["output"], 50), "output_p99_ms": pct(stage["output"], 99),
             "updates": s["processed_windows"], "dropped_windows": s["dropped_windows"],
             "sent": sent, "received": src.session_events,
             "lost": None if sent is None else sent - src.session_events, "reconnects": src.reconnects,
-            "rss_start_mib": round(rss0, 1), f"rss_after_{warm_s:g}s_mib": round(rss_mid, 1) if rss_mid else None,
+            "rss_start_mib": round(rss0, 1), f"rss_after_{warm_mark_s:g}s_mib": round(rss_mid, 1) if rss_mid else None,
             "rss_end_mib": round(rss_mib(), 1), "rss_per_minute": series or None,
         }
     finally:
@@ -170,7 +214,15 @@ def main() -> None:
     ap.add_argument("--window-ms", type=float, default=20.0)
     ap.add_argument("--seconds", type=float, default=10.0, help="length of the replayed recording")
     ap.add_argument("--rate", type=float, default=0.5, help="event rate of the synthetic recording (M ev/s)")
-    ap.add_argument("--recording", default=None, help="replay this file instead (needs --sensor-size in it)")
+    ap.add_argument("--recording", default=None,
+                    help="replay this recording (its own sensor size) instead of the synthetic one")
+    ap.add_argument("--loops", type=int, default=1,
+                    help="replay the recording this many times back to back (serve --loop --max-loops)")
+    ap.add_argument("--init", type=lambda t: tuple(float(v) for v in t.split(",")), default=None,
+                    metavar="X,Y,W,H", help="initial box (default: the synthetic blob, or a centred 80x80 box)")
+    ap.add_argument("--max-pending", type=int, default=2,
+                    help="StreamConfig.max_pending_windows: complete windows that may wait before skipping "
+                    "(default 2, as evtrack live --max-behind)")
     ap.add_argument("--minutes", type=float, default=None, help="also run a --loop replay this long (memory)")
     ap.add_argument("--loop-only", action="store_true", help="with --minutes: only the long loop run")
     ap.add_argument("--rounds", type=int, default=1,
@@ -179,8 +231,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.window_ms <= 0 or args.seconds <= 0:
         ap.error("--window-ms and --seconds must be > 0")
-    if args.rounds < 1:
-        ap.error("--rounds must be >= 1")
+    if args.rounds < 1 or args.loops < 1 or args.max_pending < 1:
+        ap.error("--rounds, --loops and --max-pending must be >= 1")
 
     load0 = os.getloadavg()
     conv = conversion_rate()

@@ -11,14 +11,27 @@ from evtrack.io.events import random_events  # noqa: F401  (re-exported for test
 
 # Real recordings live beside the checkout (../shared/data); EVTRACK_SHARED overrides it.
 SHARED = Path(os.environ.get("EVTRACK_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
+NO_SHARED_DATA = "real sample data not found at"
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     path = SHARED / "data"
     if not path.is_dir():
-        pytest.skip(f"real sample data not found at {path} (set EVTRACK_SHARED)")
+        pytest.skip(f"{NO_SHARED_DATA} {path} (set EVTRACK_SHARED)")
     return path
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """One closing line when the real-data tests were skipped: without it a checkout with no
+    ../shared beside it passes quietly while testing far less."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if NO_SHARED_DATA in str(r.longrepr)]
+    if skipped:
+        terminalreporter.write_line(
+            f"real-data tests: {len(skipped)} skipped, sample recordings not found at {SHARED / 'data'}; "
+            "set EVTRACK_SHARED to the folder that holds data/events (see README, Set-up)",
+            yellow=True, bold=True,
+        )
 
 
 @pytest.fixture

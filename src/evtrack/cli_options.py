@@ -6,6 +6,7 @@ Kept out of any one command module so commands import this, never each other.
 from __future__ import annotations
 
 import argparse
+import math
 
 
 def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,3 +37,28 @@ def format_ops(s: dict) -> str:
     return (f"ops per frame: {s['sops'] / 1e6:.2f} M SOPs ({s['transformer_sops'] / 1e6:.2f} M in transformer "
             f"blocks), {s['macs'] / 1e6:.2f} M MACs, {s['energy_mj']:.4f} mJ; tokens kept {s['tokens_kept']:.0f} "
             f"({s['tokens_kept_frac']:.1%}); counted on {s['ops_frames']} frames")
+
+
+KEEP_VALUES = ("1.0 = dense (no pruning); 'default' = the default pruning schedule (0.92x the official one, "
+               "~53%% of tokens); 'official' = the official SDT-V3 schedule (~57%%); one ratio for all blocks; "
+               "or one ratio per prunable block, separated by commas")
+TRACKING_KEEP_DEFAULT = "the pruning stored in the checkpoint, else 1.0 = dense"
+
+
+def keep_help(default: str) -> str:
+    """The --keep help text: the same value list everywhere, then this command's default."""
+    return f"token keep ratios: {KEEP_VALUES} (default: {default})"
+
+
+def parse_box(text: str) -> list[float]:
+    """``--init`` text -> four finite numbers x,y,w,h with w, h > 0 (UserError otherwise); whether
+    the box overlaps the sensor is checked once the sensor size is known (tracker.crops.check_init_box)."""
+    from evtrack.errors import UserError
+
+    try:
+        vals = [float(v) for v in text.replace(" ", "").split(",")]
+    except ValueError:
+        vals = []
+    if len(vals) != 4 or not all(math.isfinite(v) for v in vals) or vals[2] <= 0 or vals[3] <= 0:
+        raise UserError(f"--init: expected four finite numbers x,y,w,h with w > 0 and h > 0, got {text!r}")
+    return vals

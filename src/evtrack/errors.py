@@ -17,3 +17,10 @@ class FormatError(EvtrackError, ValueError):
 
 class UserError(EvtrackError, ValueError):
     """An argument, option or configuration the user gave is invalid."""
+
+
+class EvtrackWarning(UserWarning):
+    """Base class of evtrack's own warnings: the input was repaired or is doubtful, the work went on.
+
+    The CLI prints each as one line (``evtrack CMD: warning: ...``), without Python's source line.
+    """

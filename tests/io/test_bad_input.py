@@ -241,3 +241,31 @@ def test_option_of_another_format_is_a_user_error(tmp_path):
     path = write_hdf5(tmp_path / "o.h5", random_events(10), sensor_size=(260, 346))
     with pytest.raises(UserError, match="columns.*not an option of the hdf5 reader"):
         open_events(path, columns="txyp")
+
+
+def test_cli_prints_a_truncation_warning_as_one_line_once(shared_data, tmp_path, capsys):
+    """A truncated faery_evt2.raw used to print Python's warning format (source file and code line),
+    once per pass over the file; now one 'evtrack CMD: warning:' line."""
+    from evtrack.cli import main
+
+    src = shared_data / "events" / "faery_evt2.raw"
+    path = _copy_prefix(src, tmp_path / "cut.raw", src.stat().st_size - 2)  # ends inside a 4-byte word
+    rc = main(["track", str(path), "--init", "300,200,60,60", "--no-count-ops", "--out", str(tmp_path / "b.txt")])
+    assert rc == 0
+    err = capsys.readouterr().err
+    lines = [seg for ln in err.split("\n") for seg in ln.split("\r") if "warning" in seg.lower()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"evtrack track: warning: {path}: file ends with 2 byte(s) of a partial")
+    assert "EventRepairWarning" not in err and ".py:" not in err
+
+
+def test_text_file_named_aedat4_says_the_content_is_not_aedat4(tmp_path, capsys):
+    from evtrack.cli import main
+
+    path = tmp_path / "rec.aedat4"
+    path.write_text("t x y p\n1 2 3 1\n5 6 7 0\n")
+    with pytest.raises(FormatError, match=r"rec.aedat4: the extension says AEDAT4 but the content is not AEDAT4"):
+        open_events(path)
+    assert main(["info", str(path)]) == 2
+    assert "the extension says AEDAT4 but the content is not AEDAT4" in capsys.readouterr().err
+    assert open_events(path, fmt="text").read_all()["x"].tolist() == [2, 6]  # forcing the format still works

@@ -109,7 +109,7 @@ def test_cli_convert_and_info(tmp_path, capsys):
     assert main(["info", "--json", str(out)]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["format"] == "hdf5" and summary["n_events"] == len(ev)
-    assert summary["sensor_size"] == [260, 346]
+    assert summary["sensor_size_hw"] == [260, 346]
     assert summary["t_start_us"] == int(ev["t"][0]) and summary["t_end_us"] == int(ev["t"][-1])
     aed = tmp_path / "out.aedat4"
     assert main(["convert", str(out), str(aed), "--no-progress"]) == 0
@@ -202,3 +202,33 @@ def test_atomic_write_text_replaces_whole_or_not_at_all(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert out.read_text() == '{"auc": 1}'  # the old file is untouched
     assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]  # no temporary left behind
+
+
+@pytest.fixture
+def umask_027():
+    import os
+
+    old = os.umask(0o027)
+    yield 0o640  # what a plain open() gives a new file under this umask
+    os.umask(old)
+
+
+def test_atomic_writers_give_the_umask_mode(tmp_path, umask_027):
+    """Every writer goes through evtrack.io.atomic: files get open()'s mode, not mkstemp's 0600 or a fixed 0644."""
+    from evtrack.network.checkpoint import save_checkpoint
+    from evtrack.network.registry import create_model
+
+    from evtrack.io import atomic
+    from evtrack.metrics.results import write_boxes
+    from evtrack.tracker.overlay import write_contact_sheet
+
+    ev = random_events(100, height=40, width=50, seed=3)
+    paths = [
+        atomic.write_text(tmp_path / "a.json", "{}"),
+        save_checkpoint(tmp_path / "c.pt", create_model("tiny")),
+        write_contact_sheet(tmp_path / "s.png", [(ev, [], "x")], (40, 50)),
+    ]
+    write_boxes(tmp_path / "b.txt", np.ones((2, 4)))
+    paths.append(tmp_path / "b.txt")
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in paths} == {p.name: oct(umask_027) for p in paths}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)  # no temporaries left

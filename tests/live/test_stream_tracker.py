@@ -181,3 +181,21 @@ def test_close_does_not_wait_forever_for_a_hung_tracker():
     tr.gate.set()
     st.close()  # the update finished: now it closes
     assert [r.t0_us for r in st.results(timeout=0)] == [0, 1000, 2000]  # 2000: the flushed partial window
+
+
+def test_one_window_of_slack_tracks_a_late_burst_instead_of_skipping():
+    """Packets that arrive late together (network, a busy sender) complete two windows at once: with
+    max_pending_windows=2 (evtrack live's default) both are tracked; with 1 the older one is skipped."""
+    from evtrack.cli import build_parser
+
+    got = {}
+    for pending in (1, 2):
+        st = StreamTracker(FakeTracker(), init_box=(1, 2, 3, 4), sensor_size=(10, 10),
+                           config=StreamConfig(window_us=1000, threaded=False, max_pending_windows=pending))
+        st.push(ramp(0, 1001, 10))  # window 0 -> init
+        st.push(ramp(1010, 3001, 10))  # windows 1 and 2 complete in one burst
+        st.close(flush=False)
+        got[pending] = [(r.t0_us, r.dropped_windows) for r in st.results(timeout=0)]
+    assert got[1] == [(0, 0), (2000, 1)]
+    assert got[2] == [(0, 0), (1000, 0), (2000, 0)]
+    assert build_parser().parse_args(["live", "--source", "tcp://h:1", "--init", "1,1,2,2"]).max_behind == 2

@@ -65,3 +65,23 @@ def test_evaluate_fake_tree_perfect_and_missing(tmp_path, capsys):
     write_boxes(res / "b.txt", gt[:2])
     assert main(["evaluate", str(res), "--root", str(tmp_path / "ds")]) == 2
     assert "b.txt: found 2 result lines, expected at least 3" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dataset", ["fe108", "visevent"])
+def test_evaluate_accepts_annotation_only_sequence_folders(tmp_path, capsys, dataset):
+    """The released FE108 layout without its (large) event files: scoring needs only the boxes."""
+    gt = np.array([[10, 10, 20, 20], [12, 12, 20, 20], [14, 14, 20, 20]], float)
+    root, res = tmp_path / "ds", tmp_path / "res"
+    for name in ("a", "b"):
+        d = root / "test" / name
+        d.mkdir(parents=True)
+        (d / ("groundtruth_rect.txt" if dataset == "fe108" else "groundtruth.txt")).write_text(
+            "\n".join(",".join(map(str, b)) for b in gt))
+        (d / "absent_label.txt").write_text("0\n0\n0\n")
+        write_boxes(res / f"{name}.txt", gt)
+    assert main(["evaluate", str(res), "--dataset", dataset, "--root", str(root), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n_sequences"] == 2 and out["pr"] == pytest.approx(100)
+    # benchmarking still needs the recordings, and says so in one line
+    assert main(["benchmark", "--dataset", dataset, "--root", str(root), "--no-progress"]) == 2
+    assert "has no event file" in capsys.readouterr().err

@@ -80,3 +80,17 @@ def test_track_json_reports_ops_with_keep(tmp_path, capsys):
     assert res["keep"] == "default" and res["tokens_kept_frac"] == pytest.approx(673 / 1280)
     assert res["sops"] > res["transformer_sops"] > 0 and res["energy_mj"] > 0 and res["ops_frames"] > 0
     assert len(out.read_text().splitlines()) == res["updates"]
+
+
+def test_prune_output_has_the_normal_file_mode(ckpt, tmp_path):
+    """A pruned checkpoint is an ordinary file: 0666 less the umask, as open() would make it (was 0600)."""
+    import os
+
+    path, _ = ckpt
+    out = tmp_path / "p.pt"
+    old = os.umask(0o022)
+    try:
+        assert main(["prune", str(path), "--keep", "default", "--out", str(out)]) == 0
+    finally:
+        os.umask(old)
+    assert oct(out.stat().st_mode & 0o777) == oct(0o644)

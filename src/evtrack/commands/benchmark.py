@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from evtrack.cli_options import add_tracking_arguments, tracking_options
+from evtrack.cli_options import TRACKING_KEEP_DEFAULT, add_tracking_arguments, keep_help, tracking_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,9 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--dataset", default="fe108", help="fe108, visevent, felt, coesot, eventvot, synthetic")
     p.add_argument("--root", required=True, help="dataset root")
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test", help="dataset split to run (default test)")
     p.add_argument("--checkpoint", default=None, help="tracker checkpoint (default: the shipped one)")
-    p.add_argument("--keep", default=None, help='token keep ratios: "1.0" dense, "default", "official", or one per block')
+    p.add_argument("--keep", default=None, help=keep_help(TRACKING_KEEP_DEFAULT))
     add_tracking_arguments(p)
     p.add_argument("--baseline", choices=("stationary", "centroid"), default=None,
                    help="run a non-learned reference tracker instead of a checkpoint")
@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--compare", nargs="+", default=[], metavar="DIR", help="results folders to rank alongside")
     p.add_argument("--label", default=None, help="name of this run in tables and plots (default: out folder name)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 

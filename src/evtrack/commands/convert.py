@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from evtrack.commands.info import reader_options
+from evtrack.commands.info import add_sensor_size_argument, reader_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,11 +20,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--format", dest="fmt", default=None, help="force the input format instead of detecting it"
     )
-    p.add_argument("--sensor-size", nargs=2, type=int, metavar=("H", "W"), default=None)
+    add_sensor_size_argument(p, "sensor height and width when the input does not state them")
     p.add_argument("--time-unit", default=None, help="text/npy timestamps: auto, s, ms, us, ns")
     p.add_argument("--columns", default=None, help="text column order, e.g. txyp or xypt")
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
@@ -32,9 +32,10 @@ def _measure_sensor(reader, progress: bool) -> tuple[int, int]:
     from tqdm import tqdm
 
     max_x = max_y = -1
-    for chunk in tqdm(reader.chunks(), desc="measuring sensor size", unit="chunk", disable=not progress):
-        max_x = max(max_x, int(chunk["x"].max()))
-        max_y = max(max_y, int(chunk["y"].max()))
+    with tqdm(reader.chunks(), desc="measuring sensor size", unit="chunk", disable=not progress) as bar:
+        for chunk in bar:
+            max_x = max(max_x, int(chunk["x"].max()))
+            max_y = max(max_y, int(chunk["y"].max()))
     if max_x < 0:
         return (1, 1)
     return (max_y + 1, max_x + 1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from evtrack.commands.info import add_sensor_size_argument
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -24,8 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="input layout (default: detected per sequence)")
     p.add_argument("--split", nargs="+", default=None, help="convert only these splits (e.g. train)")
     p.add_argument("--names", nargs="+", default=None, help="convert only these sequences")
-    p.add_argument("--sensor-size", nargs=2, type=int, metavar=("H", "W"), default=(260, 346),
-                   help="sensor height and width; frames are resized to it (default 260 346, DAVIS346)")
+    add_sensor_size_argument(p, "sensor height and width; frames are resized to it (default 260 346, DAVIS346)",
+                             default=(260, 346))
     p.add_argument("--fps", type=float, default=None, help="frame rate for every sequence (default: per sequence)")
     p.add_argument("--randomize", action="store_true",
                    help="draw thresholds, their spread, refractory period, noise and hot pixels per sequence "

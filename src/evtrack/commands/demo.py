@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import argparse
 
-from evtrack.cli_options import add_tracking_arguments, format_ops, ops_summary, tracking_options
+from evtrack.cli_options import (
+    TRACKING_KEEP_DEFAULT,
+    add_tracking_arguments,
+    format_ops,
+    keep_help,
+    ops_summary,
+    tracking_options,
+)
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("demo", help="track the shipped sample sequence and report accuracy and speed")
     p.add_argument("--out", default="evtrack_demo", help="output folder for the video and PNG (default ./evtrack_demo)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    p.add_argument("--keep", default=None, help="token keep ratios (1.0 = dense, 'default', 'official', or one per block)")
+    p.add_argument("--keep", default=None, help=keep_help(TRACKING_KEEP_DEFAULT))
     p.add_argument("--checkpoint", default=None, help="use this checkpoint instead of the shipped one")
     add_tracking_arguments(p)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--no-video", action="store_true", help="skip the overlay video")
     p.set_defaults(func=run)
 

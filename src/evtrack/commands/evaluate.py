@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="dataset layout (fe108, visevent, felt, coesot, eventvot, synthetic), or motchallenge "
                    "for multi-object results (<root>/<seq>/gt/gt.txt; MOTA, MOTP, IDF1, ID switches)")
     p.add_argument("--root", required=True, help="dataset root (FE108 also accepts the official kit's annos/ layout)")
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test", help="dataset split the results belong to (default test)")
     p.add_argument("--compare", nargs="+", default=[], metavar="DIR", help="more results folders to rank alongside")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("--per-sequence", action="store_true", help="include every sequence's scores")
@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.dataset.lower() == "motchallenge":
         return _run_mot(args)
-    sequences = load_dataset(args.dataset, args.root, args.split)
+    # scoring needs the annotations only: sequence folders without event files are fine here
+    sequences = load_dataset(args.dataset, args.root, args.split, require_events=False)
     names = [s.name for s in sequences]
     taken: set[str] = set()
     dirs = [args.results_dir, *args.compare]

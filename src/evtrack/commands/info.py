@@ -16,12 +16,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--format", dest="fmt", default=None, help="force the input format instead of detecting it"
     )
-    p.add_argument("--sensor-size", nargs=2, type=int, metavar=("H", "W"), default=None)
+    add_sensor_size_argument(p, "sensor height and width when the file does not state them")
     p.add_argument("--time-unit", default=None, help="text/npy timestamps: auto, s, ms, us, ns")
     p.add_argument("--columns", default=None, help="text column order, e.g. txyp or xypt")
     p.add_argument("--no-scan", action="store_true", help="do not read the events to count them")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (sensor_size_hw is [height, width], the order --sensor-size takes)")
     p.set_defaults(func=run)
+
+
+def _sensor_side(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected two integers H W (e.g. --sensor-size 260 346), got {text!r}") from None
+    if not 0 < value <= 32767:
+        raise argparse.ArgumentTypeError(f"sides must be 1..32767 pixels, got {value}")
+    return value
+
+
+def add_sensor_size_argument(p: argparse.ArgumentParser, help_text: str, default=None) -> None:
+    """``--sensor-size H W`` the same way in every command (``H,W`` is accepted too, see cli.normalize_argv)."""
+    p.add_argument("--sensor-size", nargs=2, type=_sensor_side, metavar=("H", "W"), default=default,
+                   help=f"{help_text}; H W or H,W")
 
 
 def reader_options(args: argparse.Namespace) -> dict:
@@ -63,7 +81,7 @@ def describe(reader, *, scan: bool = True, progress: bool = True) -> dict:
     return {
         "path": str(info.path),
         "format": info.format,
-        "sensor_size": list(info.sensor_size) if info.sensor_size else None,
+        "sensor_size_hw": list(info.sensor_size) if info.sensor_size else None,
         "n_events": n,
         "t_start_us": t0,
         "t_end_us": t1,
@@ -97,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
         return 0
-    size = summary["sensor_size"]
+    size = summary["sensor_size_hw"]
     rows = [
         ("file", summary["path"]),
         ("format", summary["format"]),

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from evtrack.cli_options import add_tracking_arguments, tracking_options
-
-
-def _box(text: str) -> tuple[float, float, float, float]:
-    try:
-        vals = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        vals = ()
-    if len(vals) != 4 or vals[2] <= 0 or vals[3] <= 0:
-        raise argparse.ArgumentTypeError(f"expected x,y,w,h with w,h > 0, got {text!r}")
-    return vals
+from evtrack.cli_options import (
+    TRACKING_KEEP_DEFAULT,
+    add_tracking_arguments,
+    keep_help,
+    parse_box,
+    tracking_options,
+)
 
 
 def register(subparsers) -> None:
@@ -27,12 +22,13 @@ def register(subparsers) -> None:
     src.add_argument("--camera", nargs="?", const="", default=None, metavar="SERIAL",
                      help="an iniVation camera (the first found, or the one with SERIAL)")
     src.add_argument("--source", metavar="tcp://HOST:PORT", help="a dv network event stream (e.g. evtrack serve)")
-    p.add_argument("--init", type=_box, required=True, metavar="X,Y,W,H", help="target box in the first window")
+    p.add_argument("--init", required=True, metavar="X,Y,W,H",
+                   help="target box in the first window, sensor pixels; it must overlap the sensor")
     p.add_argument("--window-ms", type=float, default=20.0, help="tracking window (default 20 ms)")
     p.add_argument("--tracker", choices=("model", "centroid", "stationary"), default="model",
                    help="model = the spiking transformer (default); the others are baselines")
     p.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped one)")
-    p.add_argument("--keep", default=None, help="token keep ratios (default dense; 'default' = pruned)")
+    p.add_argument("--keep", default=None, help=keep_help(TRACKING_KEEP_DEFAULT))
     add_tracking_arguments(p)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--out", default="-", help="JSON lines file ('-' = stdout, the default)")
@@ -41,6 +37,10 @@ def register(subparsers) -> None:
     p.add_argument("--show", action="store_true", help="overlay window (needs a display)")
     p.add_argument("--video", default=None, help="write the overlay to this video file (.mp4/.avi)")
     p.add_argument("--no-skip", action="store_true", help="track every window even when behind")
+    p.add_argument("--max-behind", type=int, default=2, metavar="WINDOWS",
+                   help="complete windows that may wait for the tracker before the older ones are skipped "
+                   "(default 2: a burst of late packets from the network costs no windows when the tracker can "
+                   "catch up; 1 = always jump to the newest window)")
     p.add_argument("--retries", type=int, default=5, help="consecutive reconnect attempts before giving up")
     p.add_argument("--connect-timeout", type=float, default=5.0, help="seconds")
     p.add_argument("--idle-timeout", type=float, default=10.0, help="no events this long = reconnect (s)")
@@ -70,12 +70,20 @@ def run(args) -> int:
     import time
 
     from evtrack.errors import UserError
-    from evtrack.live.network import NetworkEventSource, SourceConfig, parse_tcp_url
+    from evtrack.live.network import NetworkEventSource, SourceConfig, SourceStatus, parse_tcp_url
     from evtrack.live.outputs import BoxStreamOutput, JsonLinesOutput, OverlayWindow, VideoOutput
     from evtrack.live.stream_tracker import StreamConfig, StreamTracker
 
+    init = parse_box(args.init)
     if args.window_ms <= 0:
         raise UserError(f"--window-ms must be > 0, got {args.window_ms}")
+    if args.max_behind < 1:
+        raise UserError(f"--max-behind must be >= 1, got {args.max_behind}")
+    from evtrack.io.atomic import check_writable
+
+    for option, path in (("--out", None if args.out == "-" else args.out), ("--video", args.video)):
+        if path:  # now, not when the first packet arrives
+            check_writable(path, option)
     scfg = SourceConfig(connect_timeout_s=args.connect_timeout, idle_timeout_s=args.idle_timeout or None,
                         max_retries=args.retries)
     out = JsonLinesOutput(args.out)
@@ -93,7 +101,18 @@ def run(args) -> int:
         host, port = parse_tcp_url(args.source)
         source = NetworkEventSource(host, port, config=scfg, on_status=on_status)
 
-    tracker = _make_tracker(args)  # before connecting: loading must not back the stream up
+    # Before connecting: loading and the first, cold update (kernel compilation, ~1.5 s) must not back
+    # the stream up; a dropped-window burst at the start was the price.
+    t_load = time.monotonic()
+    try:
+        tracker = _make_tracker(args)
+        warm_up = getattr(tracker, "warm_up", None)
+        if warm_up is not None:
+            warm_up()
+    except BaseException:
+        out.close(ok=False)  # no half-written --out file when the checkpoint cannot be loaded
+        raise
+    on_status(SourceStatus("ready", f"tracker ready: loaded and warmed up in {time.monotonic() - t_load:.1f} s"))
     sinks: list = [out]
     st = None
     ok = False
@@ -102,6 +121,9 @@ def run(args) -> int:
         for packet in source:
             if st is None:
                 sensor = source.sensor_size
+                from evtrack.tracker.crops import check_init_box
+
+                check_init_box(init, sensor)
                 if args.boxes_port is not None:
                     sinks.append(BoxStreamOutput(args.boxes_port, args.boxes_host, sensor))
                 if args.show:
@@ -113,9 +135,10 @@ def run(args) -> int:
                     for sink in sinks:
                         sink.write(res, ev)
 
-                st = StreamTracker(tracker, init_box=args.init, sensor_size=sensor, on_window=on_window,
+                st = StreamTracker(tracker, init_box=init, sensor_size=sensor, on_window=on_window,
                                    config=StreamConfig(window_us=int(args.window_ms * 1000),
-                                                       skip_when_behind=not args.no_skip))
+                                                       skip_when_behind=not args.no_skip,
+                                                       max_pending_windows=args.max_behind))
             st.push(packet)
             if args.duration is not None and time.monotonic() - started > args.duration:
                 break
@@ -136,6 +159,11 @@ def run(args) -> int:
                                last_connection_events=source.session_events,
                                rejected_events=source.rejected_events, reconnects=source.reconnects)
                 summary.pop("pushed_events", None)
+                if source.handoff_ms:  # reader process -> this one, per packet (see benchmarks/live.py)
+                    import numpy as np
+
+                    p50, p99 = np.percentile(np.asarray(source.handoff_ms), [50, 99])
+                    summary.update(handoff_p50_ms=round(float(p50), 3), handoff_p99_ms=round(float(p99), 3))
                 out.write_obj({"type": "summary", **summary})
                 print("evtrack live: " + json.dumps(summary), file=sys.stderr, flush=True)
         for sink in sinks:

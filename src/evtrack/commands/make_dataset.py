@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from evtrack.commands.info import add_sensor_size_argument
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -21,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--render-fps", type=float, default=1000.0, help="internal render rate in Hz (default 1000)")
     p.add_argument("--gt-hz", type=float, default=25.0, help="ground-truth frame rate in Hz (default 25)")
     p.add_argument("--duration", default="2,4", help="MIN,MAX sequence length in seconds (default 2,4)")
-    p.add_argument("--sensor", default="260x346", help="sensor HEIGHTxWIDTH (default 260x346, DAVIS346)")
+    add_sensor_size_argument(p, "sensor height and width (default 260 346, DAVIS346)", default=(260, 346))
+    p.add_argument("--sensor", default=None, help=argparse.SUPPRESS)  # old spelling HEIGHTxWIDTH, still read
     p.add_argument("--materials", default=None, metavar="RGB_ROOT",
                    help="make the scenes of real footage: target crops and backgrounds from the frames of this RGB "
                    "tracking dataset (OTB, GOT-10k or LaSOT layout), moved by the same trajectories")
@@ -50,9 +53,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--duration: need 0 < MIN <= MAX, got {args.duration!r}")
     if d_min * args.gt_hz < 2:
         raise UserError(f"--duration {args.duration}: sequences need at least 2 frames at --gt-hz {args.gt_hz}")
-    h, w = parse_sensor(args.sensor)
+    h, w = parse_sensor(args.sensor) if args.sensor else args.sensor_size
     if h < 64 or w < 64:
-        raise UserError(f"--sensor: scenes need at least 64x64 pixels, got {args.sensor}")
+        raise UserError(f"--sensor-size: scenes need at least 64x64 pixels, got {h} {w}")
     scene = replace(SceneConfig(), sensor_size=(h, w), duration_s=(d_min, d_max))
     materials = None
     if args.materials is not None:

@@ -8,25 +8,23 @@ from __future__ import annotations
 
 import argparse
 
+from evtrack.cli_options import keep_help
+
 # Kept literal so building the CLI does not import torch; tests check they match PruningOptions.
 SPATIAL_FORMS = ("paper", "official", "global", "deviation")
 DEFAULT_SPATIAL = "deviation"
-
-
+# The --keep values, worded the same in every command that takes them ('%%': argparse help text).
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "prune",
         help="apply TP-Spikformer token pruning settings to a checkpoint (no retraining)",
-        description=__doc__,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Store token-pruning settings in a copy of CHECKPOINT, written to --out. The weights are "
+        "copied unchanged (pruning is training-free); the settings go into the checkpoint's 'pruning' field, "
+        "which load_tracker applies again when the checkpoint is loaded.",
     )
     p.add_argument("checkpoint", help="trained tracker checkpoint (.pt)")
-    p.add_argument("--out", required=True, help="where to write the pruned checkpoint")
-    p.add_argument(
-        "--keep", default="default",
-        help="keep fraction per prunable block: 'default' (0.92x the official SDT-V3 schedule, ~53%% of "
-        "tokens), 'official' (~57%%), '1.0' (dense), one ratio for all blocks, or one per block, comma-separated",
-    )
+    p.add_argument("--out", required=True, help="where to write the pruned checkpoint (required)")
+    p.add_argument("--keep", default="default", help=keep_help("'default'"))
     add_pruning_arguments(p)
     p.set_defaults(func=run)
 
@@ -38,10 +36,13 @@ def add_pruning_arguments(p, *, defaults: bool = True) -> None:
     def d(value):
         return value if defaults else None
 
+    def h(text: str, value) -> str:  # the default in the help only where there is one
+        return f"{text} (default: {value})" if defaults else text
+
     p.add_argument("--mode", choices=("reselect", "cumulative"), default=d("reselect"),
-                   help="re-score every block, or stop skipped tokens for good")
+                   help=h("re-score every block, or stop skipped tokens for good", "reselect"))
     p.add_argument("--criterion", choices=("ir", "random", "density"), default=d("ir"),
-                   help="token score: information-retaining, random, or input event density")
+                   help=h("token score: information-retaining, random, or input event density", "ir"))
     p.add_argument("--keep-template", action="store_const", const=True, default=d(False),
                    help="never prune template tokens")
     p.add_argument("--compensate", action="store_const", const=True, default=d(False),
@@ -53,9 +54,11 @@ def add_pruning_arguments(p, *, defaults: bool = True) -> None:
                    "tracking; default: on for blocks that support it unless --full-kv/--compensate); "
                    "--no-cached-kv: plain pruning (the official code), attention over the kept tokens only")
     p.add_argument("--spatial", choices=SPATIAL_FORMS, default=d(DEFAULT_SPATIAL),
-                   help="IR spatial term: 3x3 neighbourhood ('paper', 'official') or whole map ('global', 'deviation')")
-    p.add_argument("--normalize", choices=("minmax", "softmax"), default=d("minmax"), help="IR score normalisation")
-    p.add_argument("--temporal-weight", type=float, default=d(1.0), help="weight of the IR temporal term")
+                   help=h("IR spatial term: 3x3 neighbourhood ('paper', 'official') or whole map ('global', "
+                          "'deviation')", DEFAULT_SPATIAL))
+    p.add_argument("--normalize", choices=("minmax", "softmax"), default=d("minmax"),
+                   help=h("IR score normalisation", "minmax"))
+    p.add_argument("--temporal-weight", type=float, default=d(1.0), help=h("weight of the IR temporal term", 1.0))
 
 
 def options_from_args(args) -> dict:
@@ -72,12 +75,11 @@ def options_from_args(args) -> dict:
 
 
 def run(args) -> int:
-    import os
-    import tempfile
     from pathlib import Path
 
     import torch
 
+    from evtrack.io import atomic
     from evtrack.network.checkpoint import load_checkpoint, load_state
     from evtrack.network.registry import build_model
     from evtrack.pruning import apply_pruning
@@ -94,14 +96,8 @@ def run(args) -> int:
     else:
         payload["pruning"] = model.pruning
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
+    with atomic.replacing(out) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     if model.pruning is None:
         print(f"{out}: dense (no pruning)")
     else:

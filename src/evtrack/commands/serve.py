@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 
-def _sensor_size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected H,W (e.g. 260,346), got {text!r}") from None
-    return h, w
-
-
 def register(subparsers) -> None:
+    from evtrack.commands.info import add_sensor_size_argument
+
     p = subparsers.add_parser(
         "serve", help="replay a recording at real time through a dv NetworkWriter",
         description="Publish RECORDING as a dv event stream on tcp://HOST:PORT, paced at real time. "
         "The stream ends with an end-of-stream marker so clients receive every event.",
     )
     p.add_argument("recording", help="event recording (any format evtrack reads)")
-    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--port", type=int, required=True, help="TCP port to publish on (required)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
     p.add_argument("--speed", type=float, default=1.0, help="playback speed (0 = as fast as possible)")
     p.add_argument("--loop", action="store_true", help="repeat forever (timestamps keep increasing)")
@@ -30,7 +23,7 @@ def register(subparsers) -> None:
     p.add_argument("--no-wait", action="store_true", help="start at once instead of at the first client")
     p.add_argument("--client-timeout", type=float, default=None, help="give up waiting for a client (s)")
     p.add_argument("--linger", type=float, default=10.0, help="after the end, wait this long for clients (s)")
-    p.add_argument("--sensor-size", type=_sensor_size, default=None, help="H,W when the file does not store it")
+    add_sensor_size_argument(p, "sensor height and width when the file does not state them")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -50,7 +43,7 @@ def run(args) -> int:
     from evtrack.live.network import exit_if_writers_leaked
 
     try:
-        stats = serve_recording(args.recording, cfg, sensor_size=args.sensor_size, progress=not args.quiet,
+        stats = serve_recording(args.recording, cfg, sensor_size=tuple(args.sensor_size) if args.sensor_size else None, progress=not args.quiet,
                                 on_status=status)
     except KeyboardInterrupt:
         status("interrupted")

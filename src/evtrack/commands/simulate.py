@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from evtrack.commands.info import add_sensor_size_argument
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -18,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("input", help="video file or image folder (an OTB sequence folder with img/ works)")
     p.add_argument("out", help="output recording: .h5, .hdf5 or .aedat4")
     p.add_argument("--fps", type=float, default=None, help="frame rate (required for image folders)")
-    p.add_argument("--sensor", default="260x346", help="sensor HEIGHTxWIDTH (default 260x346, DAVIS346)")
+    add_sensor_size_argument(p, "sensor height and width (default 260 346, DAVIS346)", default=(260, 346))
+    p.add_argument("--sensor", default=None, help=argparse.SUPPRESS)  # old spelling HEIGHTxWIDTH, still read
     p.add_argument("--threshold", type=float, default=0.25, help="nominal contrast threshold, log units")
     p.add_argument("--threshold-sigma", type=float, default=0.03, help="per-pixel threshold spread (std)")
     p.add_argument("--refractory-us", type=int, default=100, help="refractory period in microseconds")
@@ -35,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from evtrack.sim.esim import SensorConfig, parse_sensor
     from evtrack.sim.video import open_frames
 
-    h, w = parse_sensor(args.sensor)
+    h, w = parse_sensor(args.sensor) if args.sensor else args.sensor_size
     sensor = SensorConfig(height=h, width=w, c_pos=args.threshold, c_neg=args.threshold,
                           c_sigma=args.threshold_sigma, refractory_us=args.refractory_us,
                           noise_rate_hz=args.noise_hz, n_hot_pixels=args.hot_pixels)

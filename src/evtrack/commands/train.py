@@ -20,26 +20,28 @@ def register(subparsers) -> None:
     p.add_argument("--data-shares", type=float, nargs="+", default=None, metavar="SHARE",
                    help="share of the training pairs drawn from each --data root, e.g. 0.4 0.4 0.2 (default: in "
                    "proportion to their usable frames)")
-    p.add_argument("--split", default="train")
+    p.add_argument("--split", default="train", help="dataset split to train on (default train)")
     p.add_argument("--out", required=True, help="run directory (created)")
     p.add_argument("--steps", type=int, default=2000, help="total optimiser steps")
     p.add_argument("--batch", type=int, default=16, help="pairs per step and process")
-    p.add_argument("--lr", type=float, default=4e-4)
+    p.add_argument("--lr", type=float, default=4e-4, help="peak learning rate (default 4e-4)")
     p.add_argument("--resume", default=None, help="checkpoint to continue from (e.g. OUT/last.pt)")
     p.add_argument("--export", default=None, help="also write fp16 inference weights here at the end")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--ckpt-every-s", type=float, default=180.0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--ckpt-every-s", type=float, default=180.0,
+                   help="write OUT/last.pt this often, in seconds (default 180)")
     p.add_argument("--max-sequences", type=int, default=None, help="use only the first N sequences")
     p.add_argument("--negative-prob", type=float, default=0.2,
                    help="share of training pairs whose search crop does not hold the target (teaches the score "
                    "to say 'lost'; 0 = positives only, as SDTrack)")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--keep", default=None,
-                   help="train token-pruned (TP-Spikformer fine-tuning): 'default', one ratio, one per block, or "
-                   "'1.0' for dense; default: the pruning stored in the --resume checkpoint, if any")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from evtrack.cli_options import keep_help
     from evtrack.commands.prune import add_pruning_arguments
 
+    p.add_argument("--keep", default=None,
+                   help="train token-pruned (TP-Spikformer fine-tuning) with these "
+                   + keep_help("the pruning stored in the --resume checkpoint, else 1.0 = dense"))
     add_pruning_arguments(p, defaults=False)
     p.set_defaults(func=run)
 

@@ -24,12 +24,16 @@ def list_datasets() -> list[str]:
     return list(DATASETS)
 
 
-def load_dataset(name: str, root: str | Path, split: str = "test") -> list[Sequence]:
-    """All sequences of one split of a dataset, in the dataset's listed order."""
+def load_dataset(name: str, root: str | Path, split: str = "test", *, require_events: bool = True) -> list[Sequence]:
+    """All sequences of one split of a dataset, in the dataset's listed order.
+
+    ``require_events=False`` accepts sequence folders with annotations only (their ``events_path``
+    is None): scoring results needs the boxes, not the recordings, which are large to download.
+    """
     key = name.lower()
     if key not in DATASETS:
         raise UserError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
-    return importlib.import_module(DATASETS[key]).load(root, split)
+    return importlib.import_module(DATASETS[key]).load(root, split, require_events=require_events)
 
 
 def load_roots(

@@ -21,5 +21,5 @@ LAYOUT = FolderLayout(
 )
 
 
-def load(root: str | Path, split: str = "test") -> list[Sequence]:
-    return load_folders(LAYOUT, root, split)
+def load(root: str | Path, split: str = "test", *, require_events: bool = True) -> list[Sequence]:
+    return load_folders(LAYOUT, root, split, require_events=require_events)

@@ -53,7 +53,10 @@ def name_attributes(name: str) -> dict[str, bool]:
     return attrs
 
 
-def load(root: str | Path, split: str = "test", *, dataset: str = "fe108", require_timestamps: bool = False) -> list[Sequence]:
+def load(root: str | Path, split: str = "test", *, dataset: str = "fe108", require_timestamps: bool = False,
+         require_events: bool = True) -> list[Sequence]:
+    """The sequences of one split; ``require_events=False``: folders without an event file are
+    annotation-only sequences (evaluation), not an error."""
     root = require_root(root, dataset)
     if (root / "annos" / "gt_rect").is_dir() and not (root / split).is_dir():
         return load_official_annos(root, split, dataset=dataset)
@@ -72,7 +75,7 @@ def load(root: str | Path, split: str = "test", *, dataset: str = "fe108", requi
         else:
             times = None
         events = find_events(seq_dir, EVENT_NAMES)
-        if events is None:
+        if events is None and require_events:
             raise FormatError(
                 f"{dataset}: {seq_dir} has no event file; expected one of {', '.join(EVENT_NAMES)}"
             )

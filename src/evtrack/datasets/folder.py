@@ -53,7 +53,10 @@ def read_start_index(path: Path) -> int:
     return start
 
 
-def load_folders(layout: FolderLayout, root: str | Path, split: str = "test") -> list[Sequence]:
+def load_folders(layout: FolderLayout, root: str | Path, split: str = "test", *,
+                 require_events: bool = True) -> list[Sequence]:
+    """The sequences of one split; ``require_events=False``: folders without an event file are
+    annotation-only sequences (evaluation), not an error."""
     root = require_root(root, layout.dataset)
     if split not in layout.split_dirs:
         raise FormatError(f"{layout.dataset}: unknown split {split!r}; expected one of {', '.join(layout.split_dirs)}")
@@ -72,7 +75,7 @@ def load_folders(layout: FolderLayout, root: str | Path, split: str = "test") ->
         if layout.start_end_index and (seq_dir / "start_end_index.txt").is_file():
             offset = read_start_index(seq_dir / "start_end_index.txt")
         events = find_events(seq_dir, layout.event_names(name))
-        if events is None:
+        if events is None and require_events:
             raise FormatError(
                 f"{layout.dataset}: {seq_dir} has no event file; expected {', '.join(layout.event_names(name))}"
             )

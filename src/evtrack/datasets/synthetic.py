@@ -35,10 +35,10 @@ def scene_attributes(params: dict[str, Any]) -> dict[str, bool]:
     return out
 
 
-def load(root: str | Path, split: str = "test") -> list[Sequence]:
-    sequences = fe108.load(root, split, dataset="synthetic", require_timestamps=True)
+def load(root: str | Path, split: str = "test", *, require_events: bool = True) -> list[Sequence]:
+    sequences = fe108.load(root, split, dataset="synthetic", require_timestamps=True, require_events=require_events)
     for seq in sequences:
-        path = seq.events_path.parent / "attributes.json"
+        path = Path(root) / split / seq.name / "attributes.json"
         if path.is_file():
             try:
                 params = json.loads(path.read_text())

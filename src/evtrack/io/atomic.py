@@ -1,10 +1,19 @@
-"""Write-then-rename, so a crash or an error never leaves a half-written output file behind."""
+"""Write-then-rename, so a crash or an error never leaves a half-written output file behind.
+
+Every writer in evtrack goes through these helpers: the temporary file is created by the writer
+itself (``open``, ``torch.save``, h5py, OpenCV), never by ``mkstemp``, so the result gets the
+mode a plain ``open`` would give it (0666 less the umask) instead of mkstemp's private 0600.
+"""
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from evtrack.errors import UserError
 
 
 def temp_path_for(path: str | Path) -> Path:
@@ -31,14 +40,38 @@ def discard(tmp: Path) -> None:
         pass
 
 
-def write_text(path: str | Path, text: str) -> Path:
-    """Write a small text file (JSON summaries, box lists) under a temporary name, then rename."""
+@contextmanager
+def replacing(path: str | Path) -> Iterator[Path]:
+    """``with replacing(out) as tmp: write(tmp)``: ``out`` appears only if the block succeeds."""
     path = Path(path)
     tmp = temp_path_for(path)
     try:
-        tmp.write_text(text)
+        yield tmp
         commit(tmp, path)
     except BaseException:
         discard(tmp)
         raise
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write a small text file (JSON summaries, box lists) under a temporary name, then rename."""
+    with replacing(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def check_writable(path: str | Path, what: str) -> Path:
+    """Fail before the work starts when ``path`` cannot be written (``what`` names the option).
+
+    Why: tracking a long recording and only then finding that the video cannot be written wastes
+    the whole run.
+    """
+    path = Path(path)
+    parent = path.parent
+    if path.is_dir():
+        raise UserError(f"{what} {path}: is a directory, expected a file name")
+    if not parent.is_dir():
+        raise UserError(f"{what} {path}: directory {parent} does not exist (create it first)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"{what} {path}: directory {parent} is not writable")
     return path

@@ -12,6 +12,9 @@ FORMATS = ("hdf5", "aedat4", "evt2", "evt3", "dat", "text", "npy", "npz")
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _TEXT_SUFFIXES = (".txt", ".csv", ".tsv")
+# Extensions of binary formats: a file named so without the format's magic bytes is not read as
+# something else (a text file renamed .aedat4 would otherwise fail with a confusing text error).
+_BINARY_SUFFIXES = {".aedat4": "AEDAT4", ".h5": "HDF5", ".hdf5": "HDF5", ".npy": "NumPy .npy", ".npz": "NumPy .npz"}
 
 
 def sniff_format(path: str | Path) -> str:
@@ -51,6 +54,12 @@ def sniff_format(path: str | Path) -> str:
         raise FormatError(
             f"{path}: a {suffix} file without a Prophesee '% evt 2.0' / '% evt 3.0' / '% format' header "
             f"(first bytes {head[:16]!r}); pass fmt='evt2', 'evt3' or 'dat' if you know the encoding"
+        )
+    if suffix in _BINARY_SUFFIXES:
+        name = _BINARY_SUFFIXES[suffix]
+        raise FormatError(
+            f"{path}: the extension says {name} but the content is not {name} (first bytes {head[:16]!r}); "
+            f"pass --format (fmt=...) to read it as another format, or rename it"
         )
     if suffix in _TEXT_SUFFIXES or _looks_like_text(head):
         return "text"

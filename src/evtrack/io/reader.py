@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evtrack.errors import FormatError, UserError
+from evtrack.errors import EvtrackWarning, FormatError, UserError
 from evtrack.io.events import EVENT_DTYPE, concat_events, empty_events
 from evtrack.io.packing import scan_events
 
@@ -33,7 +33,7 @@ DEFAULT_CHUNK_EVENTS = 1 << 20
 _NO_TIME = np.iinfo(np.int64).min
 
 
-class EventRepairWarning(UserWarning):
+class EventRepairWarning(EvtrackWarning):
     """Events were dropped or a file was read only up to its valid prefix."""
 
 
@@ -126,6 +126,22 @@ class EventReader:
     def read_all(self) -> np.ndarray:
         """Every event of the recording in one array (only for recordings that fit in memory)."""
         return concat_events(list(self.chunks()))
+
+    def time_range(self) -> tuple[int, int] | None:
+        """``(first, last)`` event timestamp, None without events: the span :meth:`windows` covers.
+
+        From the header when the format stores both (HDF5, npy), else one streaming pass over the
+        validated events (EVT2/EVT3/DAT, text, AEDAT4), in bounded memory.
+        """
+        info = self.info
+        if info.t_start_us is not None and info.t_end_us is not None:
+            return int(info.t_start_us), int(info.t_end_us)
+        first = last = None
+        for chunk in self.chunks():
+            if first is None:
+                first = int(chunk["t"][0])
+            last = int(chunk["t"][-1])
+        return None if first is None else (first, last)
 
     def windows(
         self, window_us: int, t_start_us: int | None = None, t_end_us: int | None = None

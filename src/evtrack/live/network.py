@@ -21,10 +21,12 @@ dv-processing 2.0.4). So the reader is layered:
 
 from __future__ import annotations
 
+import collections
 import json
 import multiprocessing as mp
 import os
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -402,6 +404,9 @@ class NetworkEventSource:
         self.eos_total: int | None = None
         self.rejected_events = 0  # outside the announced sensor size (dropped)
         self.reconnects = 0
+        # Reader hand-off: ms from dv handing a packet to the reader process to this process yielding it.
+        self.handoff_ms: collections.deque[float] = collections.deque(maxlen=100_000)
+        self.last_read_at: float | None = None  # time.monotonic() when dv handed over the last packet
         self._closed = threading.Event()
         self._connected = threading.Event()
 
@@ -558,12 +563,14 @@ class NetworkEventSource:
                 last_data = last_msg
                 if guard is not None:
                     guard.consumed_one()
-                events = np.frombuffer(payload, dtype=EVENT_DTYPE)
+                self.last_read_at = struct.unpack_from("<d", payload)[0]
+                events = np.frombuffer(payload, dtype=EVENT_DTYPE, offset=8)
                 events, total = split_eos(events)
                 self.received_events += len(events)  # arrived (rejected_events of them then dropped)
                 self.session_events += len(events)
                 events = self._in_bounds(events)
                 if len(events):
+                    self.handoff_ms.append((time.monotonic() - self.last_read_at) * 1e3)
                     yield events
                 if total is not None:
                     self.eos_total = total

@@ -5,13 +5,16 @@ so this module imports only numpy and dv_processing (not evtrack.io, which pulls
 costs seconds under load). The canonical event dtype comes from the parent as an argument.
 
 Every message to the parent is tagged bytes: ``R`` ready (dv imported), ``C`` connected (JSON
-resolution and camera name), ``E`` one dv packet of events (raw canonical records, may be empty),
-``H`` heartbeat, ``Q`` stream closed by the sender, ``X`` error (JSON message).
+resolution and camera name), ``E`` one dv packet of events (a little-endian float64 ``time.monotonic()``
+stamp of when dv handed it over, then raw canonical records, may be none), ``H`` heartbeat, ``Q`` stream
+closed by the sender, ``X`` error (JSON message). The stamp lets the parent measure the hand-off
+(monotonic time is one clock for all processes of the machine).
 """
 
 from __future__ import annotations
 
 import json
+import struct
 import time
 
 import numpy as np
@@ -59,7 +62,8 @@ def reader_main(conn, kind: str, host: str, port: int, serial: str | None, heart
             batch = reader.getNextEventBatch()
             now = time.monotonic()
             if batch is not None:  # one message per dv packet, even empty: the guard counts them
-                send(b"E", _canonical(batch.numpy(), dtype).tobytes() if batch.size() else b"")
+                records = _canonical(batch.numpy(), dtype).tobytes() if batch.size() else b""
+                send(b"E", struct.pack("<d", now) + records)
                 last = now
                 continue
             if not reader.isRunning():

@@ -147,7 +147,7 @@ def serve_recording(path, config: ReplayConfig = ReplayConfig(), *, sensor_size=
     with reader:
         info = reader.info
         if info.sensor_size is None:
-            raise UserError(f"{path}: the file does not store its sensor size; pass --sensor-size H,W")
+            raise UserError(f"{path}: the file does not store its sensor size; pass --sensor-size H W")
         duration_s = None
         if info.t_start_us is not None and info.t_end_us is not None:
             duration_s = (info.t_end_us - info.t_start_us) / 1e6

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -16,6 +15,8 @@ def plot_success_precision(results: Mapping[str, OPEResult], path: str | os.Path
     Trackers are ranked in the legend by AUC (success) and PR (precision), as the kits do.
     """
     import matplotlib
+
+    from evtrack.io import atomic  # here: evtrack.io loads numba
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -37,14 +38,9 @@ def plot_success_precision(results: Mapping[str, OPEResult], path: str | os.Path
         ax.legend(loc="lower left" if ax is ax_s else "lower right", fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic.replacing(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
     finally:
         plt.close(fig)
     return path

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -86,16 +85,10 @@ def write_boxes(path: str | os.PathLike, boxes: np.ndarray, *, decimals: int = 4
     boxes = np.asarray(boxes, dtype=np.float64)
     if boxes.ndim != 2 or boxes.shape[1] != 4:
         raise ValueError(f"write_boxes: boxes must be (N, 4), got shape {boxes.shape}")
+    from evtrack.io import atomic  # here: evtrack.io loads numba, which scoring does not need
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            for row in boxes:
-                f.write("\t".join(_fmt(v, decimals) for v in row) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic.write_text(path, "".join("\t".join(_fmt(v, decimals) for v in row) + "\n" for row in boxes))
 
 
 def _fmt(value: float, decimals: int) -> str:

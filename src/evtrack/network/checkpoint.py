@@ -6,8 +6,6 @@ and the full :class:`TrackerConfig`, so ``load_model(path)`` rebuilds the exact 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -61,16 +59,11 @@ def save_checkpoint(
 
 
 def _atomic_save(payload: dict[str, Any], path: Path) -> Path:
+    from evtrack.io import atomic  # here: evtrack.io loads numba, which loading a model does not need
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic.replacing(path) as tmp:
         torch.save(payload, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a checkpoint is an ordinary shareable file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

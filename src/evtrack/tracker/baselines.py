@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from evtrack.errors import UserError
-from evtrack.tracker.crops import check_box, clip_box
+from evtrack.tracker.crops import check_init_box, clip_box
 from evtrack.tracker.online import TrackResult
 
 
@@ -30,7 +30,7 @@ class _Baseline:
             self.sensor_size = tuple(sensor_size)
         if self.sensor_size is None:
             raise UserError("init: sensor size unknown; pass sensor_size=(height, width)")
-        self.box = check_box(box, self.sensor_size)
+        self.box = check_init_box(box, self.sensor_size)
         return TrackResult(self.box.copy(), 1.0, 0.0)
 
     def update(self, events, *, t0_us=None, t1_us=None) -> TrackResult:

@@ -13,6 +13,30 @@ import numpy as np
 from evtrack.errors import UserError
 
 
+def format_box(box) -> str:
+    """``x,y,w,h`` as plain numbers for messages (``nan``, ``1e+09``; never ``np.float64(...)``)."""
+    return ",".join(f"{float(v):g}" for v in np.ravel(np.asarray(box, dtype=np.float64)))
+
+
+def check_init_box(box, sensor_size: tuple[int, int]) -> np.ndarray:
+    """The initial box as float64 ``x, y, w, h``, or a UserError saying what is wrong with it.
+
+    It must be four finite numbers with ``w, h > 0``, overlap the sensor ``(height, width)`` and be
+    no larger than it: a box wider than the sensor (``10,10,1e9,50``) is a typo, not a target.
+    """
+    b = np.asarray(box, dtype=np.float64).reshape(-1)
+    if b.shape != (4,) or not np.all(np.isfinite(b)) or b[2] <= 0 or b[3] <= 0:
+        raise UserError(f"initial box {format_box(b)}: expected four finite numbers x,y,w,h with w > 0 and h > 0")
+    h, w = sensor_size
+    if b[0] >= w or b[1] >= h or b[0] + b[2] <= 0 or b[1] + b[3] <= 0:
+        raise UserError(
+            f"initial box {format_box(b)} lies outside the {w}x{h} (width x height) sensor; it must overlap it"
+        )
+    if b[2] > w or b[3] > h:
+        raise UserError(f"initial box {format_box(b)} is larger than the {w}x{h} (width x height) sensor")
+    return b
+
+
 def crop_side(box: np.ndarray, factor: float, min_side: float = 0.0) -> float:
     """``factor * sqrt(w h)`` (at least ``min_side`` and 1 px): SDTrack's context-scaled square."""
     w, h = max(float(box[2]), 1.0), max(float(box[3]), 1.0)
@@ -46,15 +70,3 @@ def clip_box(box: np.ndarray, sensor_size: tuple[int, int], min_size: float = 2.
     x2 = float(np.clip(box[0] + box[2], x1 + min_size, wid))
     y2 = float(np.clip(box[1] + box[3], y1 + min_size, hgt))
     return np.array([x1, y1, x2 - x1, y2 - y1], dtype=np.float64)
-
-
-def check_box(box, sensor_size) -> np.ndarray:
-    """An initial box as float64 ``x, y, w, h``; a UserError unless finite, positive-sized and on the sensor
-    (every tracker's ``init`` checks its box this way)."""
-    b = np.asarray(box, dtype=np.float64).reshape(-1)
-    if b.shape != (4,) or not np.all(np.isfinite(b)) or b[2] <= 0 or b[3] <= 0:
-        raise UserError(f"initial box: expected finite x,y,w,h with w > 0 and h > 0, got {list(np.ravel(box))}")
-    h, w = sensor_size
-    if b[0] >= w or b[1] >= h or b[0] + b[2] <= 0 or b[1] + b[3] <= 0:
-        raise UserError(f"initial box {b.tolist()} lies outside the {w}x{h} (w x h) sensor")
-    return b

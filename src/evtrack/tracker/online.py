@@ -25,7 +25,7 @@ from evtrack.errors import UserError
 from evtrack.network.head import decode_boxes, hann_window
 from evtrack.network.inputs import frame_representation
 from evtrack.network.model import SDTrackNet
-from evtrack.tracker.crops import check_box, clip_box, crop_around, crop_side, crop_to_box
+from evtrack.tracker.crops import check_init_box, clip_box, crop_around, crop_side, crop_to_box
 
 SHIPPED_CHECKPOINT = "tiny.pt"
 DEFAULT_SIZE_LR = 0.5
@@ -155,7 +155,7 @@ class Tracker:
             self.sensor_size = tuple(sensor_size)
         if self.sensor_size is None:
             raise UserError("Tracker.init: sensor size unknown; pass sensor_size=(height, width)")
-        b = check_box(box, self.sensor_size)
+        b = check_init_box(box, self.sensor_size)
         crop = crop_around(b[0] + b[2] / 2, b[1] + b[3] / 2, crop_side(b, self.cfg.template_factor))
         self._reset_pruning()
         self.box = b.copy()
@@ -238,6 +238,35 @@ class Tracker:
             self._plain_s += dt
         return TrackResult(self.box.copy(), score, dt, crop)
 
+    def warm_up(self, n_updates: int = 3) -> float:
+        """Run init and a few updates on made-up events, then forget them; returns the seconds spent.
+
+        Why: the first real update otherwise pays for Numba kernels compiling (or loading from their
+        cache) and torch's first-call set-up, about 1.5 s, which a live stream turns into dropped
+        windows. Sequence state and all counters are reset afterwards, so results and stats are
+        exactly those of a tracker that was never warmed up.
+        """
+        from evtrack.io.events import random_events
+
+        t = time.perf_counter()
+        saved_sensor, saved_count = self.sensor_size, self.count_ops
+        h, w = saved_sensor or (260, 346)
+        window_us = 20_000
+        ev = random_events(max(2_000, h * w // 10), height=h, width=w, duration_us=window_us, seed=0)
+        self.count_ops = False
+        try:
+            self.init(ev, (w / 2 - 20, h / 2 - 20, 40, 40), sensor_size=(h, w), t0_us=0, t1_us=window_us)
+            for _ in range(n_updates):
+                self.update(ev, t0_us=0, t1_us=window_us)
+        finally:
+            self.sensor_size, self.count_ops = saved_sensor, saved_count
+            self.box, self._z_feat = None, None
+            self._velocity = np.zeros(2)
+            self._calls = self._frames = self._plain_frames = 0
+            self._busy_s = self._plain_s = 0.0
+            self._reset_pruning()
+        return time.perf_counter() - t
+
     def _ops(self, counted: bool = True):
         if not (self.count_ops and counted):
             return contextlib.nullcontext()
@@ -288,22 +317,22 @@ def track_sequence(
     n = len(edges) - 1
     sensor = getattr(reader.info, "sensor_size", None) or getattr(tracker, "sensor_size", None)
     if sensor is None:
-        raise UserError(f"{getattr(reader.info, 'path', 'recording')}: sensor size unknown; pass --sensor-size")
+        raise UserError(f"{getattr(reader.info, 'path', 'recording')}: sensor size unknown; pass --sensor-size H W")
     boxes = np.zeros((n, 4))
     scores = np.zeros(n)
     lat = np.zeros(n)
     t_start = None
-    bar = tqdm(total=n, desc=desc, unit="frame", disable=not progress, leave=False)
-    for i, ev in enumerate(reader.slices(edges)):
-        t0, t1 = int(edges[i]), int(edges[i + 1])
-        if i == 0:
-            r = tracker.init(ev, init_box, sensor_size=tuple(sensor), t0_us=t0, t1_us=t1)
-            t_start = time.perf_counter()
-        else:
-            r = tracker.update(ev, t0_us=t0, t1_us=t1)
-        boxes[i], scores[i], lat[i] = r.box, r.score, r.latency_s
-        bar.update(1)
-    bar.close()
+    # closed (and its line cleared) on errors too, so an error message starts on a line of its own
+    with tqdm(total=n, desc=desc, unit="frame", disable=not progress, leave=False) as bar:
+        for i, ev in enumerate(reader.slices(edges)):
+            t0, t1 = int(edges[i]), int(edges[i + 1])
+            if i == 0:
+                r = tracker.init(ev, init_box, sensor_size=tuple(sensor), t0_us=t0, t1_us=t1)
+                t_start = time.perf_counter()
+            else:
+                r = tracker.update(ev, t0_us=t0, t1_us=t1)
+            boxes[i], scores[i], lat[i] = r.box, r.score, r.latency_s
+            bar.update(1)
     wall = time.perf_counter() - t_start if t_start is not None else 0.0
     stats = tracker.stats() if hasattr(tracker, "stats") else {}
     return SequenceResult(boxes, scores, lat, wall, stats)

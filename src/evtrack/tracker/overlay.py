@@ -5,7 +5,6 @@ Files are written to a temporary name in the same directory and renamed when com
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -38,10 +37,6 @@ def draw_box(img: np.ndarray, box, colour, thickness: int = 1) -> None:
     cv2.rectangle(img, (round(x), round(y)), (round(x + w), round(y + h)), colour, thickness)
 
 
-def _partial(path: Path) -> Path:
-    return path.with_name(f".{path.stem}.partial{path.suffix}")
-
-
 def write_video(
     path: str | Path,
     frames: Iterable[tuple[np.ndarray, Sequence]],
@@ -53,25 +48,23 @@ def write_video(
     """``frames``: ``(events, [(box, colour), ...])`` per frame -> mp4 video (upscaled by ``scale``)."""
     import cv2
 
+    from evtrack.io import atomic
+
     path = Path(path)
-    tmp = _partial(path)
     h, w = sensor_size
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w * scale, h * scale))
-    if not writer.isOpened():
-        raise OSError(f"{path}: OpenCV could not open an mp4v video writer")
-    try:
-        for events, boxes in frames:
-            img = event_image(events, sensor_size)
-            img = cv2.resize(img, (w * scale, h * scale), interpolation=cv2.INTER_NEAREST)
-            for box, colour in boxes:
-                draw_box(img, None if box is None else np.asarray(box, float) * scale, colour, 2)
-            writer.write(img)
-    except BaseException:
-        writer.release()
-        tmp.unlink(missing_ok=True)
-        raise
-    writer.release()
-    os.replace(tmp, path)
+    with atomic.replacing(path) as tmp:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w * scale, h * scale))
+        if not writer.isOpened():
+            raise OSError(f"{path}: OpenCV could not open an mp4v video writer")
+        try:
+            for events, boxes in frames:
+                img = event_image(events, sensor_size)
+                img = cv2.resize(img, (w * scale, h * scale), interpolation=cv2.INTER_NEAREST)
+                for box, colour in boxes:
+                    draw_box(img, None if box is None else np.asarray(box, float) * scale, colour, 2)
+                writer.write(img)
+        finally:
+            writer.release()
     return path
 
 
@@ -99,8 +92,9 @@ def write_contact_sheet(
         tiles.append(np.zeros_like(tiles[0]))
     rows = [np.concatenate(tiles[i : i + columns], axis=1) for i in range(0, len(tiles), columns)]
     sheet = np.concatenate(rows, axis=0)
-    tmp = _partial(path)
-    if not cv2.imwrite(str(tmp), sheet):
-        raise OSError(f"{path}: OpenCV could not write the PNG")
-    os.replace(tmp, path)
+    from evtrack.io import atomic
+
+    with atomic.replacing(path) as tmp:
+        if not cv2.imwrite(str(tmp), sheet):
+            raise OSError(f"{path}: OpenCV could not write the PNG")
     return path
