@@ -1,6 +1,8 @@
 """Track every sequence of a dataset, write official result files, score them.
 
-The core, :func:`run_benchmark`, knows nothing about the real tracker: it takes a picklable
+This is the one evaluation loop: ``evtrack benchmark``, ``evtrack tune``, ``evtrack compare`` and the
+measuring scripts in ``benchmarks/`` all track and score through :func:`run_benchmark`.
+The core knows nothing about the real tracker: it takes a picklable
 ``make_tracker()`` factory and a ``track_fn(tracker, reader, init_box, edges_us)`` (default
 ``evtrack.tracker.track_sequence``), so tests drive it with fakes. Work is spread
 
@@ -15,16 +17,16 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from evtrack.errors import EvtrackError, FormatError
+from evtrack.errors import EvtrackError, FormatError, UserError
 from evtrack.io import atomic
 from evtrack.metrics.ope import OPEResult
 from evtrack.metrics.report import score_sequences, summary_json
@@ -44,6 +46,7 @@ class BenchmarkConfig:
     mp_context: str = "spawn"  # spawn: safe with torch's thread pools (fork can deadlock OpenMP)
     plot: bool = True
     label: str = "evtrack"
+    max_frames: int | None = None  # track and score only the first N frames of each sequence
 
 
 @dataclass
@@ -54,6 +57,7 @@ class SequenceRun:
     boxes: np.ndarray  # (N, 4)
     seconds: float  # wall time of track_fn (reading events + tracking)
     stats: dict[str, Any] = field(default_factory=dict)  # tracker.stats() after the sequence
+    latency_s: np.ndarray | None = None  # per-frame init/update times, when track_fn reports them
 
     @property
     def n_frames(self) -> int:
@@ -96,7 +100,8 @@ def track_one(sequence: Any, make_tracker: Callable[[], Any], track_fn: Callable
         raise FormatError(f"sequence {sequence.name}: tracker returned boxes of shape {boxes.shape}, "
                           f"expected ({len(sequence)}, 4)")
     stats = dict(tracker.stats()) if hasattr(tracker, "stats") else {}
-    return SequenceRun(sequence.name, boxes, seconds, stats)
+    latency = getattr(result, "latency_s", None)
+    return SequenceRun(sequence.name, boxes, seconds, stats, None if latency is None else np.asarray(latency))
 
 
 def shard(sequences: Sequence[Any], rank: int, world_size: int) -> list[Any]:
@@ -161,7 +166,7 @@ def aggregate_stats(runs: Sequence[SequenceRun]) -> dict[str, float]:
 def _gather(runs: list[SequenceRun], rank: int, world_size: int) -> list[SequenceRun] | None:
     import torch.distributed as dist
 
-    payload = [(r.name, r.boxes, r.seconds, r.stats) for r in runs]
+    payload = [(r.name, r.boxes, r.seconds, r.stats, r.latency_s) for r in runs]
     gathered: list | None = [None] * world_size if rank == 0 else None
     dist.gather_object(payload, gathered, dst=0)
     if rank != 0:
@@ -169,8 +174,18 @@ def _gather(runs: list[SequenceRun], rank: int, world_size: int) -> list[Sequenc
     return [SequenceRun(*item) for part in gathered for item in part]
 
 
+def named_sequences(sequences: Sequence[Any] | Mapping[str, Any], max_frames: int | None = None) -> list[Any]:
+    """The sequences as a list, each named by its key when given a mapping (``load_roots`` keys
+    ``root/name``: generated datasets repeat names across roots), cut to ``max_frames`` if set."""
+    if isinstance(sequences, Mapping):
+        sequences = [s if s.name == key else replace(s, name=key) for key, s in sequences.items()]
+    if max_frames is not None:
+        sequences = [s.head(max_frames) for s in sequences]
+    return list(sequences)
+
+
 def run_benchmark(
-    sequences: Sequence[Any],
+    sequences: Sequence[Any] | Mapping[str, Any],
     make_tracker: Callable[[], Any],
     config: BenchmarkConfig = BenchmarkConfig(),
     *,
@@ -180,11 +195,18 @@ def run_benchmark(
 ) -> BenchmarkReport | None:
     """Track, write, score. Returns the report on rank 0 (None on other ranks).
 
-    ``rank``/``world_size`` default to torchrun's ``RANK``/``WORLD_SIZE``; with more than one rank
+    ``sequences`` is a list or a mapping key -> sequence (results are then named by key, see
+    :func:`named_sequences`). ``rank``/``world_size`` default to torchrun's ``RANK``/``WORLD_SIZE``; with more than one rank
     a ``torch.distributed`` process group must exist or is created from the environment (gloo).
     """
+    sequences = named_sequences(sequences, config.max_frames)
     if not sequences:
         raise FormatError("benchmark: no sequences to track")
+    if config.out_dir is not None:
+        nested = [s.name for s in sequences if "/" in s.name or "\\" in s.name]
+        if nested:
+            raise UserError(f"benchmark: sequence keys {nested[:3]} cannot name result files in {config.out_dir}; "
+                            "expected plain sequence names (write results of one dataset root at a time)")
     rank = int(os.environ.get("RANK", 0)) if rank is None else rank
     world_size = int(os.environ.get("WORLD_SIZE", 1)) if world_size is None else world_size
     if world_size > 1:

@@ -11,7 +11,7 @@ import pytest
 
 from evtrack.benchmark_runner import BenchmarkConfig, SequenceRun, aggregate_stats, run_benchmark, shard
 from evtrack.datasets import load_dataset
-from evtrack.errors import FormatError
+from evtrack.errors import FormatError, UserError
 from evtrack.metrics import evaluate_ope
 
 io = pytest.importorskip("evtrack.io", exc_type=ImportError)
@@ -217,3 +217,18 @@ def test_benchmark_command_runs_a_real_baseline_tracker(dataset, tmp_path, capsy
     assert res["auc"] == pytest.approx(const.ope.auc) and res["baseline"] == "stationary"
     assert main(["benchmark", "--dataset", "synthetic", "--root", root, "--baseline", "centroid", "--keep", "0.5"]) == 2
     assert "--baseline cannot be combined" in capsys.readouterr().err
+
+
+def test_keyed_sequences_and_max_frames(dataset, tmp_path):
+    """A mapping names the results by key (several roots repeat names); max_frames scores a prefix."""
+    keyed = {f"root{i % 2}/{s.name}": s for i, s in enumerate(dataset)}
+    rep = run_benchmark(keyed, ConstantTracker, BenchmarkConfig(progress=False, plot=False, max_frames=5),
+                        track_fn=fake_track)
+    assert list(rep.runs) == list(keyed)
+    assert [r.n_frames for r in rep.runs.values()] == [min(5, len(s)) for s in dataset]
+    heads = {k: s.boxes[:5] for k, s in keyed.items()}
+    expected = evaluate_ope({k: np.repeat(b[:1], len(b), 0) for k, b in heads.items()}, heads,
+                            {k: s.absent[:5] for k, s in keyed.items()})
+    assert rep.ope.auc == pytest.approx(expected.auc) and rep.ope.names == expected.names
+    with pytest.raises(UserError, match="cannot name result files"):
+        run_benchmark(keyed, ConstantTracker, BenchmarkConfig(out_dir=tmp_path, progress=False), track_fn=fake_track)

@@ -57,9 +57,9 @@ def test_template_is_fixed_after_init(clip):
     tracker = small_tracker()
     first = events[events["t"] < ts[0]]
     tracker.init(first, boxes[0])
-    z = tracker._z_feat.clone()
+    z = tracker.template_features.clone()
     tracker.update(events[(events["t"] >= ts[0]) & (events["t"] < ts[1])])
-    assert torch.equal(z, tracker._z_feat)
+    assert torch.equal(z, tracker.template_features)
 
 
 def test_empty_packet_keeps_the_box(clip):
@@ -164,6 +164,24 @@ def test_motion_prior_centres_the_crop_and_coasts_when_lost(clip):
         small_tracker(motion=2.0)
 
 
+def test_search_input_is_what_the_next_update_sees(clip):
+    """Measurements time the network on search_input + template_features: the same call update makes."""
+    from evtrack.network.head import decode_boxes
+
+    events, boxes, ts = clip
+    edges = np.concatenate([[ts[0] - FRAME_US], ts])
+    packet = [events[(events["t"] >= edges[i]) & (events["t"] < edges[i + 1])] for i in range(len(ts))]
+    tr = small_tracker(motion=1.0, size_lr=0.0)
+    tr.init(packet[0], boxes[0])
+    for i in range(1, 4):
+        tr.update(packet[i])  # a velocity builds up, so the crop moves off the box
+    x, crop = tr.search_input(packet[4])
+    with torch.inference_mode():
+        _, score = decode_boxes(tr.model(None, x, z_feat=tr.template_features), tr.window)
+    r = tr.update(packet[4])
+    assert crop == r.search_crop and float(score[0]) == r.score
+
+
 def test_checkpoint_tracking_options_are_the_defaults(tmp_path):
     from evtrack.errors import FormatError
     from evtrack.network.checkpoint import load_checkpoint, set_tracking_options
@@ -194,12 +212,12 @@ def test_template_waits_for_a_packet_with_events(clip):
     tracker = small_tracker()
     empty = events[:0]
     tracker.init(empty, boxes[0])
-    assert tracker._z_feat is None
+    assert tracker.template_features is None
     second = events[(events["t"] >= ts[0]) & (events["t"] < ts[1])]
     res = tracker.update(second)
-    assert np.allclose(res.box, boxes[0]) and res.score == 0.0 and tracker._z_feat is not None
+    assert np.allclose(res.box, boxes[0]) and res.score == 0.0 and tracker.template_features is not None
     ref = small_tracker()
     ref.init(second, boxes[0])  # the same template as initialising on that packet directly
-    assert torch.equal(tracker._z_feat, ref._z_feat)
+    assert torch.equal(tracker.template_features, ref.template_features)
     third = events[(events["t"] >= ts[1]) & (events["t"] < ts[2])]
     assert np.allclose(tracker.update(third).box, ref.update(third).box)

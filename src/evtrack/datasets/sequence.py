@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,16 @@ class Sequence:
     @property
     def init_box(self) -> np.ndarray:
         return self.boxes[0].copy()
+
+    def head(self, n: int) -> Sequence:
+        """The first ``n`` annotated frames of this sequence (all of it when it is shorter): quick
+        measurements track a prefix and score it against the same prefix of the annotations."""
+        if n < 1:
+            raise UserError(f"sequence {self.name!r}: a head needs at least 1 frame, got {n}")
+        if n >= len(self):
+            return self
+        times = None if self.frame_timestamps_us is None else self.frame_timestamps_us[:n]
+        return replace(self, boxes=self.boxes[:n], absent=self.absent[:n], frame_timestamps_us=times)
 
     def open(self, **options: Any):
         """Open the event recording (an ``evtrack.io`` EventReader, a context manager)."""

@@ -88,6 +88,11 @@ class SDTBackbone(nn.Module):
 
     def forward_features(self, z_feat: torch.Tensor, x_feat: torch.Tensor) -> torch.Tensor:
         """Joint transformer over template and search feature maps -> tokens ``[T, B, N, C]``."""
+        return self.block_stack(self.tokens(z_feat, x_feat), self.layout)
+
+    def tokens(self, z_feat: torch.Tensor, x_feat: torch.Tensor) -> torch.Tensor:
+        """The block stack's input ``[T, B, N, C]`` (``self.layout``): both feature maps as tokens plus
+        their position embeddings."""
         z = z_feat.flatten(3).transpose(2, 3)
         x = x_feat.flatten(3).transpose(2, 3)
         if z.shape[2] != self.pos_template.shape[2] or x.shape[2] != self.pos_search.shape[2]:
@@ -97,8 +102,7 @@ class SDTBackbone(nn.Module):
             )
         z = z + self.pos_template
         x = x + self.pos_search
-        tokens = torch.cat([z, x], dim=2)
-        return self.block_stack(tokens, self.layout)
+        return torch.cat([z, x], dim=2)
 
     def forward(self, template: torch.Tensor, search: torch.Tensor) -> torch.Tensor:
         return self.forward_features(self.embed(template), self.embed(search))

@@ -51,8 +51,12 @@ class SDTrackNet(nn.Module):
         """Conv features of the template ``[T, B, C, h, w]``; cached by the online tracker."""
         return self.backbone.embed(self._to_steps(template))
 
+    def embed_search(self, search: torch.Tensor) -> torch.Tensor:
+        """Conv features of a search crop ``[T, B, C, h, w]`` (computed on every tracked frame)."""
+        return self.backbone.embed(self._to_steps(search))
+
     def forward_search(self, z_feat: torch.Tensor, search: torch.Tensor) -> dict[str, torch.Tensor]:
-        tokens = self.backbone.forward_features(z_feat, self.backbone.embed(self._to_steps(search)))
+        tokens = self.backbone.forward_features(z_feat, self.embed_search(search))
         m = self.backbone.layout.map("search")
         x = tokens[:, :, m.offset : m.offset + m.n]  # [T, B, Nx, C]
         x = x.transpose(2, 3).unflatten(3, (m.h, m.w))  # [T, B, C, H, W]

@@ -199,11 +199,8 @@ class Tracker:
             side = crop_side(b, self.cfg.template_factor)
             return TrackResult(b.copy(), 0.0, dt, crop_around(b[0] + b[2] / 2, b[1] + b[3] / 2, side))
         b = self.box
-        side = crop_side(b, self.cfg.search_factor, self.cfg.min_search_crop_px)
         prev_c = np.array([b[0] + b[2] / 2, b[1] + b[3] / 2])
-        guess = prev_c + self.motion * self._velocity
-        crop = crop_around(guess[0], guess[1], side)
-        x = self._frame(events, crop, self.cfg.search_size, t0_us, t1_us)
+        x, crop = self.search_input(events, t0_us=t0_us, t1_us=t1_us)
         counted = False
         found = False
         if not bool(x.any()):
@@ -266,6 +263,23 @@ class Tracker:
             self._busy_s = self._plain_s = 0.0
             self._reset_pruning()
         return time.perf_counter() - t
+
+    @property
+    def template_features(self) -> torch.Tensor | None:
+        """The cached template features every update reuses (None until a packet with events)."""
+        return self._z_feat
+
+    def search_input(
+        self, events: np.ndarray, *, t0_us: int | None = None, t1_us: int | None = None
+    ) -> tuple[torch.Tensor, tuple[float, float, float, float]]:
+        """The network input ``[1, C, S, S]`` the next :meth:`update` renders from ``events`` and the crop
+        (sensor pixels) it covers: a ``search_factor`` square around the box shifted by the motion prior.
+        Public so that measurements (``benchmarks/pruning.py``) time the network on a real crop."""
+        b = self.box
+        side = crop_side(b, self.cfg.search_factor, self.cfg.min_search_crop_px)
+        guess = np.array([b[0] + b[2] / 2, b[1] + b[3] / 2]) + self.motion * self._velocity
+        crop = crop_around(guess[0], guess[1], side)
+        return self._frame(events, crop, self.cfg.search_size, t0_us, t1_us), crop
 
     def _ops(self, counted: bool = True):
         if not (self.count_ops and counted):
