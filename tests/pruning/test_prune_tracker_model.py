@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from evtrack.errors import UserError
-from evtrack.pruning import PrunedBlockStack, apply_pruning, count_ops
+from evtrack.metrics.ops import count_ops
+from evtrack.pruning import PrunedBlockStack, apply_pruning
 
 from .fakes import active_model, inputs
 

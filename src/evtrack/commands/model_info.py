@@ -22,7 +22,7 @@ def dense_macs(model, parts: dict, z_feat, x) -> dict[str, int]:
     (``Tracker(count_ops=True)`` counts those)."""
     import torch
 
-    from evtrack.pruning.accounting import count_ops
+    from evtrack.metrics.ops import count_ops
 
     with torch.inference_mode(), count_ops(model, blocks=parts, dense=True) as counter:
         model(None, x, z_feat=z_feat)

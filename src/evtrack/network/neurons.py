@@ -7,7 +7,7 @@ straight-through gradient inside ``[0, D]``.
 
 Outputs are the counts divided by ``D`` (values ``0, 1/D, ..., 1``), as in SDT-V3: the next layer's
 weights absorb the constant, and ``count = round(out * D)`` recovers the integer spikes (the op
-counter in ``evtrack.pruning.accounting`` reads ``spike_levels`` for this).
+counter in ``evtrack.metrics.ops`` reads ``spike_levels`` for this).
 This is equivalent to spikingjelly's ``ILIFNode`` (which returns the raw counts ``0..D``) up to that
 1/D scale; a fused clamp+round is used because it is several times cheaper on CPU than the generic
 multi-step neuron machinery.

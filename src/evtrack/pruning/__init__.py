@@ -1,10 +1,9 @@
-"""TP-Spikformer token pruning: information-retaining scores, block-level early stopping, op accounting.
+"""TP-Spikformer token pruning: information-retaining scores, block-level early stopping.
 
-Public API: :func:`apply_pruning`, :func:`parse_keep`, :func:`reset_state`, :class:`PrunedBlockStack`,
-:func:`count_ops`. See docs/design.md for the contracts with the tracker.
+Public API: :func:`apply_pruning`, :func:`parse_keep`, :func:`reset_state`, :class:`PrunedBlockStack`.
+Op counting lives in :mod:`evtrack.metrics.ops`. See docs/design.md for the contracts with the tracker.
 """
 
-from evtrack.pruning.accounting import OpCounter, count_ops
 from evtrack.pruning.apply import (
     PruningOptions,
     apply_checkpoint_pruning,
@@ -18,8 +17,8 @@ from evtrack.pruning.scores import ScoreOptions, ir_scores
 from evtrack.pruning.select import select_indices, select_tokens
 
 __all__ = [
-    "OpCounter", "PrunedBlockStack", "PruningOptions", "ScoreOptions", "apply_checkpoint_pruning",
+    "PrunedBlockStack", "PruningOptions", "ScoreOptions", "apply_checkpoint_pruning",
     "apply_pruning",
-    "count_ops", "default_schedule", "ir_scores", "parse_keep", "prunable_blocks",
+    "default_schedule", "ir_scores", "parse_keep", "prunable_blocks",
     "reset_state", "select_indices", "select_tokens",
 ]

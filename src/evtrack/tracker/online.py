@@ -85,7 +85,7 @@ class Tracker:
             ``motion`` times the smoothed per-frame displacement, and while the target is lost the box
             coasts along that velocity (decaying by ``COAST_DECAY`` a frame). 0 = SDTrack's behaviour
             (crop on the previous box, hold it when lost).
-        count_ops: accumulate SOPs/MACs/energy/tokens via ``evtrack.pruning.accounting``.
+        count_ops: accumulate SOPs/MACs/energy/tokens via ``evtrack.metrics.ops``.
         count_every: with ``count_ops``, count every N-th network call only (1 = every call; default
             ``DEFAULT_COUNT_EVERY``); ``stats()`` reports averages over the counted calls, ``ops_frames``
             how many were counted, and ``fps`` from the uncounted calls (the tracker's real speed).
@@ -285,7 +285,7 @@ class Tracker:
         if not (self.count_ops and counted):
             return contextlib.nullcontext()
         if self._counter is None:
-            from evtrack.pruning.accounting import OpCounter
+            from evtrack.metrics.ops import OpCounter
 
             self._counter = OpCounter(self.model)
         return self._counter

@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from evtrack.pruning import apply_pruning, count_ops
-from evtrack.pruning.accounting import spike_count
+from evtrack.metrics.ops import count_ops, spike_count
+from evtrack.pruning import apply_pruning
 
 from .fakes import FakeModel, tokens
 

@@ -201,12 +201,11 @@ def _detect_levels(model: nn.Module) -> int:
 
 
 def _default_blocks(model: nn.Module) -> dict[str, nn.Module]:
-    try:
-        from evtrack.pruning.apply import dense_stack
-
-        return {f"block{i}": b for i, b in enumerate(dense_stack(model).blocks)}
-    except Exception:
-        return {}
+    """The blocks of the model's token stack (``evtrack.tokens``; a pruned stack reuses the dense one's
+    blocks), none for a model without that seam."""
+    token_stack = getattr(model, "token_stack", None)
+    blocks = getattr(token_stack(), "blocks", ()) if callable(token_stack) else ()
+    return {f"block{i}": b for i, b in enumerate(blocks)}
 
 
 class OpCounter:
