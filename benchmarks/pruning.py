@@ -319,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", default=None, help="trained tracker checkpoint (default: the shipped tiny.pt)")
     p.add_argument("--pruned", default=None, metavar="CKPT",
                    help="also evaluate this `evtrack prune` output (its stored pruning and online options, e.g. a "
-                   "min_score re-tuned with benchmarks/tune_tracking.py: pruning shifts the peak scores)")
+                   "min_score re-tuned with evtrack tune: pruning shifts the peak scores)")
     p.add_argument("--finetuned", default=None, metavar="CKPT",
                    help="also evaluate this pruned fine-tuned checkpoint (its stored pruning settings)")
     p.add_argument("--data", default=["data/synth"], nargs="+",

@@ -62,3 +62,25 @@ def parse_box(text: str) -> list[float]:
     if len(vals) != 4 or not all(math.isfinite(v) for v in vals) or vals[2] <= 0 or vals[3] <= 0:
         raise UserError(f"--init: expected four finite numbers x,y,w,h with w > 0 and h > 0, got {text!r}")
     return vals
+
+
+def add_held_out_arguments(p: argparse.ArgumentParser) -> None:
+    """Where the held-out sequences of ``tune`` and ``compare`` come from (never the test split)."""
+    p.add_argument("--data", required=True, nargs="+", metavar="ROOT",
+                   help="dataset root(s) of held-out sequences; several are scored as one set")
+    p.add_argument("--dataset", default="synthetic",
+                   help="layout of the roots: fe108, visevent, felt, coesot, eventvot, synthetic (default)")
+    p.add_argument("--split", default="train",
+                   help="split inside each root (make-dataset --test 0 puts every sequence in train)")
+
+
+def held_out_sequences(args: argparse.Namespace, per_root: int | None) -> dict:
+    """``load_roots`` of the ``add_held_out_arguments`` flags: key (name, or root/name) -> sequence."""
+    from evtrack.datasets import load_roots
+    from evtrack.errors import UserError
+
+    if args.split == "test":
+        raise UserError("--split test: rank and tune on held-out sequences, report the test split once")
+    if per_root is not None and per_root < 1:
+        raise UserError(f"the number of sequences per root must be >= 1, got {per_root}")
+    return load_roots(args.dataset, args.data, args.split, per_root)

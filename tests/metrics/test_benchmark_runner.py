@@ -8,34 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_sets import LENGTHS, make_dataset
 
 from evtrack.benchmark_runner import BenchmarkConfig, SequenceRun, aggregate_stats, run_benchmark, shard
 from evtrack.datasets import load_dataset
 from evtrack.errors import FormatError, UserError
 from evtrack.metrics import evaluate_ope
-
-io = pytest.importorskip("evtrack.io", exc_type=ImportError)
-
-LENGTHS = {"s0": 6, "s1": 9, "s2": 4, "s3": 7}
-FRAME_US = 10_000
-
-
-def make_dataset(root: Path) -> Path:
-    """A tiny generated-set tree: moving boxes, HDF5 events, 100 Hz frame timestamps."""
-    rng = np.random.default_rng(1)
-    for k, (name, n) in enumerate(LENGTHS.items()):
-        d = root / "test" / name
-        d.mkdir(parents=True)
-        boxes = np.array([[20 + 2 * i + k, 15 + i, 12, 10] for i in range(n)], float)
-        (d / "groundtruth_rect.txt").write_text("\n".join(",".join(map(str, b)) for b in boxes))
-        (d / "absent_label.txt").write_text("\n".join("1" if i == n - 1 and k == 1 else "0" for i in range(n)))
-        times = (np.arange(n) + 1) * FRAME_US
-        (d / "frame_timestamps.txt").write_text("\n".join(map(str, times)))
-        m = 50 * n
-        t = np.sort(rng.integers(0, n * FRAME_US, m))
-        ev = io.make_events(t, rng.integers(0, 64, m), rng.integers(0, 48, m), rng.integers(0, 2, m))
-        io.write_hdf5(d / "events.h5", ev, sensor_size=(48, 64))
-    return root
 
 
 class ConstantTracker:

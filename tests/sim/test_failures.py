@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -145,10 +144,9 @@ def test_wrong_seed_or_generator_is_refused(dataset, tmp_path):
         analyse_results(dataset, bad)
 
 
-def test_benchmark_script_writes_table(dataset, tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("failures_bench", Path(__file__).parents[2] / "benchmarks" / "failures.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_failures_command_writes_table(dataset, tmp_path, capsys):
+    from evtrack.cli import main
+
     results = tmp_path / "res"
     results.mkdir()
     for name in names(dataset):
@@ -156,13 +154,13 @@ def test_benchmark_script_writes_table(dataset, tmp_path, capsys):
         gt[len(gt) // 2 :] = [0, 0, 2, 2]  # the box parks in a corner halfway through
         write_boxes(results / f"{name}.txt", gt)
     out = tmp_path / "f.json"
-    assert mod.main(["--root", str(dataset), "--results", str(results), "--json", str(out), "--list"]) == 0
+    assert main(["failures", "--root", str(dataset), "--results", str(results), "--json", str(out), "--list"]) == 0
     text = capsys.readouterr().out
     assert "| cause | sequences |" in text
     data = json.loads(out.read_text())
     lost = [s for s in data["sequences"] if s["loss"] is not None]
     assert len(lost) == len(names(dataset)) and all(s["cause"] != "none" for s in lost)
     assert sum(row["sequences"] for row in data["table"].values()) == len(names(dataset))
-    assert mod.main(["--root", str(tmp_path / "nowhere"), "--results", str(results)]) == 2
-    assert mod.main(["--root", str(dataset), "--split", "nope", "--results", str(results)]) == 2
+    assert main(["failures", "--root", str(tmp_path / "nowhere"), "--results", str(results)]) == 2
+    assert main(["failures", "--root", str(dataset), "--split", "nope", "--results", str(results)]) == 2
     assert "no folder for split 'nope'" in capsys.readouterr().err

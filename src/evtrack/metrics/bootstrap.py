@@ -65,3 +65,11 @@ def difference_interval(result: OPEResult, baseline: OPEResult, metric: str = "a
                         f"only in the second: {only_b}); a paired interval needs the same sequences")
     names = sorted(a)
     return percentile_interval(np.array([a[n] - b[n] for n in names]), **kwargs)
+
+
+def paired_difference(base: np.ndarray, other: np.ndarray, **kwargs) -> tuple[float, float, tuple[float, float]]:
+    """Mean of ``other - base`` over paired per-sequence scores, its standard error (0 with fewer than
+    two pairs) and its 95% percentile bootstrap interval over the pairs."""
+    d = np.asarray(other, dtype=np.float64) - np.asarray(base, dtype=np.float64)
+    se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0
+    return float(d.mean()), se, percentile_interval(d, **kwargs)

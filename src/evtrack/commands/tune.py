@@ -1,0 +1,124 @@
+"""``evtrack tune``: choose a checkpoint's online-tracking options on held-out sequences, then store them.
+
+A score threshold only means something for the network that produced the score, so ``min_score``
+(below it the target counts as lost and the box coasts) and ``motion`` (constant-velocity prior) are
+chosen per checkpoint: every combination of the grid tracks the first ``--sequences`` sequences of each
+``--data`` root through the benchmark loop, the table gives AUC / PR / NPR over all of them, and
+``--write`` stores the best (by AUC) in the checkpoint's ``tracking`` field, which ``load_tracker``
+(and so every command) uses as its default. With ``--keep`` the network runs token-pruned and the best
+threshold is written as ``min_score_pruned`` (pruning lowers the peak scores a little).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from evtrack.cli_options import add_held_out_arguments
+
+DEFAULT_MIN_SCORES = (0.0, 0.15, 0.2, 0.25, 0.3, 0.35)
+DEFAULT_MOTIONS = (0.0, 0.5, 1.0)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "tune",
+        help="tune a checkpoint's lost-target threshold and motion prior on held-out sequences (--write stores them)",
+        description=__doc__.split("\n\n", 1)[1],
+    )
+    p.add_argument("--checkpoint", required=True, help="tracker checkpoint to tune (and write into with --write)")
+    add_held_out_arguments(p)
+    p.add_argument("--sequences", type=int, default=40, metavar="N", help="first N sequences of each root")
+    p.add_argument("--min-score", type=float, nargs="+", default=list(DEFAULT_MIN_SCORES), help="thresholds to try")
+    p.add_argument("--motion", type=float, nargs="+", default=None,
+                   help="motion priors to try (default 0 0.5 1; with --keep: the checkpoint's stored value)")
+    p.add_argument("--keep", default=None,
+                   help="tune the token-pruned network (e.g. default): writes min_score_pruned")
+    p.add_argument("--workers", type=int, default=2, help="grid points tracked in parallel (one thread each)")
+    p.add_argument("--write", action="store_true", help="store the best options in the checkpoint")
+    p.add_argument("--json", default=None, metavar="PATH", help="write every row here")
+    p.set_defaults(func=run)
+
+
+def score_options(job: tuple) -> tuple[dict, dict]:
+    """AUC / PR / NPR of one grid point (a worker process: one torch thread, sequences in turn)."""
+    from functools import partial
+
+    from evtrack.benchmark_runner import BenchmarkConfig, run_benchmark
+    from evtrack.tracker import load_tracker
+
+    checkpoint, sequences, keep, options = job
+    make = partial(load_tracker, checkpoint, keep=keep, n_threads=1, **options)
+    report = run_benchmark(sequences, make, BenchmarkConfig(progress=False, plot=False))
+    return options, report.ope.summary()
+
+
+def run_grid(jobs: list[tuple], workers: int) -> list[tuple[dict, dict]]:
+    """Every grid point, in order; ``workers`` > 1 spreads them over spawned processes."""
+    import sys
+
+    def report(options: dict, summary: dict) -> None:
+        print(f"  min_score {options['min_score']:.2f} motion {options['motion']:.2f}: "
+              f"AUC {summary['auc']:.2f} PR {summary['pr']:.2f}", file=sys.stderr, flush=True)
+
+    out = []
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            out.append(score_options(job))
+            report(*out[-1])
+        return out
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn")) as pool:
+        for options, summary in pool.map(score_options, jobs):
+            out.append((options, summary))
+            report(options, summary)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    import itertools
+    import json
+    import time
+    from pathlib import Path
+
+    from evtrack.cli_options import held_out_sequences
+    from evtrack.errors import UserError
+    from evtrack.network.checkpoint import load_checkpoint, set_tracking_options
+
+    if args.workers < 1:
+        raise UserError(f"--workers must be >= 1, got {args.workers}")
+    if not Path(args.checkpoint).is_file():
+        raise UserError(f"--checkpoint {args.checkpoint}: no such file")
+    sequences = held_out_sequences(args, args.sequences)
+    stored = load_checkpoint(args.checkpoint).get("tracking", {})
+    motions = args.motion or ([stored.get("motion", 0.0)] if args.keep else list(DEFAULT_MOTIONS))
+    grid = [{"min_score": s, "motion": m} for s, m in itertools.product(args.min_score, motions)]
+    t0 = time.perf_counter()
+    rows = [{**options, **summary} for options, summary in
+            run_grid([(args.checkpoint, sequences, args.keep, o) for o in grid], args.workers)]
+    wall = time.perf_counter() - t0
+    best = max(rows, key=lambda r: r["auc"])
+    pruned = f", token-pruned with --keep {args.keep}" if args.keep else ""
+    print(f"\n#### Online options of {args.checkpoint}{pruned} on {args.split} of {', '.join(args.data)} "
+          f"({rows[0]['n_sequences']} sequences, {wall:.0f} s)\n")
+    print("| min_score | motion | AUC | PR | NPR |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        mark = " **best**" if r is best else ""
+        print(f"| {r['min_score']:.2f} | {r['motion']:.2f} | {r['auc']:.2f}{mark} | {r['pr']:.2f} | {r['npr']:.2f} |")
+    if args.keep:
+        chosen = {"min_score_pruned": best["min_score"]}
+        if best["motion"] != stored.get("motion", 0.0):
+            print(f"note: best motion with pruning is {best['motion']}; only min_score_pruned is written")
+    else:
+        chosen = {"min_score": best["min_score"], "motion": best["motion"]}
+    if args.write:
+        set_tracking_options(args.checkpoint, {**stored, **chosen})
+        print(f"\nwrote tracking options {chosen} into {args.checkpoint}")
+    if args.json:
+        from evtrack.io import atomic
+
+        atomic.write_text(args.json, json.dumps({"checkpoint": args.checkpoint, "rows": rows, "best": chosen,
+                                                 "wall_s": wall}, indent=1))
+    return 0
