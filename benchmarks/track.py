@@ -3,9 +3,10 @@
     python benchmarks/track.py --data data/synth --split test [--checkpoint CKPT] [--keep K]
 
 Runs the tracker (shipped ``tiny`` checkpoint by default), a stationary box (first GT box forever)
-and an event-centroid tracker over every sequence of the split, scores them with the official OPE
-protocol (AUC / PR / NPR, percent) and reports end-to-end tracked frames/s (events in, box out,
-batch 1). Also times the bare network forward (BN folded) for reference.
+and an event-centroid tracker over every sequence of the split through the evaluation loop of
+``evtrack benchmark`` (``evtrack.benchmark_runner``), scores them with the official OPE protocol
+(AUC / PR / NPR, percent) and reports end-to-end tracked frames/s (events read, box out, batch 1:
+the benchmark's ``fps_wall``). Also times the bare network forward (BN folded) for reference.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ def main(argv=None) -> int:
     if args.threads < 1:
         ap.error("--threads must be >= 1")
 
+    from evtrack.benchmark_runner import BenchmarkConfig, run_benchmark
     from evtrack.datasets import load_dataset
-    from evtrack.metrics import evaluate_ope
     from evtrack.metrics.bootstrap import score_interval
     from evtrack.tracker.baselines import CentroidTracker, StationaryTracker
     from evtrack.tracker.online import load_tracker, track_sequence
@@ -53,29 +54,20 @@ def main(argv=None) -> int:
         track_sequence(tracker, reader, seqs[0].init_box, seqs[0].frame_times_us(reader)[: args.warmup + 1])
 
     makers = {
-        "spiking tracker": lambda: tracker,
+        "spiking tracker": lambda: tracker,  # loaded and warmed up once; init resets it per sequence
         "stationary": StationaryTracker,
         "event centroid": CentroidTracker,
     }
-    results = {name: {} for name in makers}
-    timing = {name: [0, 0.0, []] for name in makers}  # frames, wall seconds, per-update latencies
-    gts = {s.name: s.boxes for s in seqs}
-    absent = {s.name: s.absent for s in seqs}
-    for seq in seqs:
-        for name, make in makers.items():
-            with seq.open() as reader:
-                res = track_sequence(make(), reader, seq.init_box, seq.frame_times_us(reader))
-            results[name][seq.name] = res.boxes
-            timing[name][0] += len(res.boxes) - 1
-            timing[name][1] += res.wall_s
-            timing[name][2].extend(res.latency_s[1:].tolist())
-        print(f"  {seq.name}: done", file=sys.stderr)
+    reports = {}
+    for name, make in makers.items():  # the evaluation loop of `evtrack benchmark`, in this process
+        reports[name] = run_benchmark(seqs, make, BenchmarkConfig(progress=False, plot=False, label=name))
+        print(f"  {name}: done", file=sys.stderr)
 
     # bare forward latency (network only)
     model = tracker.model
     cfg = model.cfg
     x = torch.rand(1, cfg.in_channels, cfg.search_size, cfg.search_size)
-    zf = tracker._z_feat
+    zf = tracker.template_features
     with torch.inference_mode():
         for _ in range(5):
             model(None, x, z_feat=zf)
@@ -86,14 +78,14 @@ def main(argv=None) -> int:
             fwd.append(time.perf_counter() - t)
 
     rows = []
-    for name in makers:
-        ope = evaluate_ope(results[name], gts, absent)
-        frames, wall, lat = timing[name]
+    for name, report in reports.items():
+        ope = report.ope
+        lat = np.concatenate([r.latency_s[1:] for r in report.runs.values()])  # updates, not the init
         rows.append({
             "tracker": name, "auc": ope.auc, "pr": ope.pr, "npr": ope.npr,
             "auc_ci95": score_interval(ope, "auc"), "pr_ci95": score_interval(ope, "pr"),
-            "fps": frames / wall if wall else float("nan"),
-            "latency_ms_median": 1000 * float(np.median(lat)) if lat else float("nan"),
+            "fps": report.stats["fps_wall"],
+            "latency_ms_median": 1000 * float(np.median(lat)) if lat.size else float("nan"),
         })
     base = rows[2]
     print(f"\n{len(seqs)} sequences, {sum(len(s) for s in seqs)} frames, split {args.split!r}; "
