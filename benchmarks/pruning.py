@@ -3,14 +3,15 @@
 Part 1, latency (CPU, ``--threads`` torch threads for every configuration): median time of the
 transformer block stack alone, of the per-frame backbone (search conv stages + block stack; the
 template features are cached as in tracking) and of the whole tracker step (event packet in, box
-out), on a real search crop of the first test sequence. Configurations are interleaved call by call,
+out), on a real search crop of the first test sequence (``Tracker.search_input``). Configurations are interleaved call by call,
 so machine load affects them alike; the speed-ups are ratios from the same run.
 
 Part 2, accuracy and ops: every configuration tracks the same test sequences (at most
-``--max-sequences`` sequences and ``--max-frames`` frames each) through ``Tracker`` and
-``track_sequence``, exactly as ``evtrack benchmark`` does; AUC / PR / NPR (official OPE protocol),
+``--max-sequences`` sequences and ``--max-frames`` frames each) through the evaluation loop of
+``evtrack benchmark`` (``evtrack.benchmark_runner``, a fresh ``Tracker`` per sequence); AUC / PR / NPR (official OPE protocol),
 tokens kept, SOPs (total and transformer blocks), MACs and energy per frame, counted on every
-``--count-every``-th network call (``Tracker(count_ops=True)``), and a PNG of AUC vs transformer SOPs.
+``--count-every``-th network call of each sequence (``Tracker(count_ops=True)``; averages weighted
+by sequence length, as the benchmark reports them), and a PNG of AUC vs transformer SOPs.
 
 Configurations: dense; a keep-ratio sweep with the IR criterion (default settings); at the default
 schedule (0.92x the official SDT-V3 schedule, ~53% of the transformer tokens for ``tiny``; ``ir-official``
@@ -115,16 +116,11 @@ def median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1e3
 
 
-def seq_key(seq) -> str:
-    """A sequence's name, or root/name when several dataset roots are scored together."""
-    return getattr(seq, "key", seq.name)
-
-
 def step_inputs(seqs):
     """Events, edges, box and sensor size of frames 0..2 of the first sequence (a real tracker step)."""
     from evtrack.datasets.sequence import interval_edges
 
-    seq = seqs[0]
+    seq = next(iter(seqs.values()))
     with seq.open() as reader:
         ts = seq.frame_times_us(reader)
         edges = interval_edges(np.asarray(ts[:3], dtype=np.int64))
@@ -140,31 +136,23 @@ def latency(model, seqs, names: list[str], repeats: int, warmup: int = 10) -> di
     tracker = Tracker(model)  # folds BN once; the configurations swap the block stack of the same model
     packets, edges, box0, sensor = step_inputs(seqs)
     tracker.init(packets[0], box0, sensor_size=sensor, t0_us=int(edges[0]), t1_us=int(edges[1]))
-    z_feat = tracker._z_feat
-    b = box0
-    from evtrack.tracker.crops import crop_around, crop_side
-
-    cfg = model.cfg
-    crop = crop_around(b[0] + b[2] / 2, b[1] + b[3] / 2, crop_side(b, cfg.search_factor, cfg.min_search_crop_px))
-    search = tracker._frame(packets[1], crop, cfg.search_size, int(edges[1]), int(edges[2]))  # the real crop
+    z_feat = tracker.template_features
+    search, _ = tracker.search_input(packets[1], t0_us=int(edges[1]), t1_us=int(edges[2]))  # the real crop
     bb = model.backbone
     stacks = {}
     for n in names:
         configure(model, CONFIGS[n])
-        stacks[n] = bb.block_stack
+        stacks[n] = model.token_stack()
     with torch.inference_mode():
-        x_feat = bb.embed(model._to_steps(search))
-        tokens = torch.cat(
-            [z_feat.flatten(3).transpose(2, 3) + bb.pos_template, x_feat.flatten(3).transpose(2, 3) + bb.pos_search], 2
-        )
+        tokens = bb.tokens(z_feat, model.embed_search(search))
 
     def step():
         tracker.box = box0.copy()
         tracker.update(packets[1], t0_us=int(edges[1]), t1_us=int(edges[2]))
 
     parts = {
-        "stack": lambda: bb.block_stack(tokens, bb.layout),
-        "backbone": lambda: bb.forward_features(z_feat, bb.embed(model._to_steps(search))),
+        "stack": lambda: model.token_stack()(tokens, model.token_layout),
+        "backbone": lambda: bb.forward_features(z_feat, model.embed_search(search)),
         "step": step,
     }
     out: dict[str, dict[str, float]] = {n: {} for n in names}
@@ -173,7 +161,7 @@ def latency(model, seqs, names: list[str], repeats: int, warmup: int = 10) -> di
             samples: dict[str, list[float]] = {n: [] for n in names}
             for r in range(repeats + warmup):
                 for n in names:
-                    bb.block_stack = stacks[n]
+                    model.set_token_stack(stacks[n])
                     if part == "step":
                         reset_state(model)
                     t = time.perf_counter()
@@ -187,21 +175,19 @@ def latency(model, seqs, names: list[str], repeats: int, warmup: int = 10) -> di
     return out
 
 
-def track_all(model, seqs, max_frames: int | None, count_every: int, options: dict) -> tuple[dict, dict]:
-    """Track the sequences with one op-counting tracker; returns boxes per sequence and its stats."""
-    from evtrack.tracker.online import Tracker, online_options, track_sequence
+def track_all(model, seqs: dict, max_frames: int | None, count_every: int, options: dict):
+    """Track and score the sequences through the evaluation loop of ``evtrack benchmark``: a fresh
+    op-counting tracker over the configured ``model`` per sequence; returns the runner's report (OPE
+    scores, frame-weighted op averages)."""
+    from functools import partial
+
+    from evtrack.benchmark_runner import BenchmarkConfig, run_benchmark
+    from evtrack.tracker.online import Tracker, online_options
 
     # as load_tracker: a pruned network uses the checkpoint's min_score_pruned when it has one
     opts = online_options(options, bool(getattr(model, "pruning", None)))
-    tracker = Tracker(model, count_ops=True, count_every=count_every, **opts)
-    boxes = {}
-    for seq in seqs:
-        with seq.open() as reader:
-            ts = np.asarray(seq.frame_times_us(reader), dtype=np.int64)
-            n = len(ts) if max_frames is None else min(len(ts), max_frames)
-            res = track_sequence(tracker, reader, seq.boxes[0], ts[:n])
-        boxes[seq_key(seq)] = res.boxes
-    return boxes, tracker.stats()
+    make = partial(Tracker, model, count_ops=True, count_every=count_every, **opts)
+    return run_benchmark(seqs, make, BenchmarkConfig(progress=False, plot=False, max_frames=max_frames))
 
 
 def print_latency(label: str, lat: dict, names: list[str], threads: int, repeats: int) -> None:
@@ -354,14 +340,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from evtrack.datasets import load_roots
 
-    seqs = []
-    for key, seq in load_roots("synthetic", args.data, args.split, args.max_sequences).items():
-        seq.key = key  # root/name when several roots are scored together (names repeat across roots)
-        seqs.append(seq)
+    seqs = load_roots("synthetic", args.data, args.split, args.max_sequences)  # root/name keys with several roots
     model, ckpt_name, _, tracking = load_net(args.checkpoint)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    n_frames = sum(min(len(s), args.max_frames or len(s)) for s in seqs)
+    n_frames = sum(min(len(s), args.max_frames or len(s)) for s in seqs.values())
     report: dict = {
         "checkpoint": ckpt_name, "finetuned": args.finetuned, "threads": args.threads, "torch": torch.__version__,
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "python": sys.version.split()[0],
@@ -394,7 +377,6 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: dict[str, dict] = {}
     if not args.skip_accuracy:
-        from evtrack.metrics import evaluate_ope
         from evtrack.metrics.bootstrap import difference_interval
 
         opes = {}
@@ -415,12 +397,11 @@ def main(argv: list[str] | None = None) -> int:
             else:  # the pruned / fine-tuned checkpoints: their stored pruning settings
                 apply_checkpoint_pruning(net, cfg)
             t = time.perf_counter()
-            boxes, stats = track_all(net, seqs, args.max_frames, args.count_every, options)
-            gt = {seq_key(s): s.boxes[: len(boxes[seq_key(s)])] for s in seqs}
-            absent = {seq_key(s): s.absent[: len(boxes[seq_key(s)])] for s in seqs}
-            ope = opes[n] = evaluate_ope(boxes, gt, absent)
+            result = track_all(net, seqs, args.max_frames, args.count_every, options)
+            ope = opes[n] = result.ope
+            stats = result.stats
             rows[n] = {"auc": ope.auc, "pr": ope.pr, "npr": ope.npr, "wall_s": time.perf_counter() - t,
-                       **{k: v for k, v in stats.items() if k != "pruning"}, "pruning": stats.get("pruning")}
+                       **stats, "pruning": getattr(net, "pruning", None)}
             if "dense" in opes and n != "dense":
                 # paired over the same sequences: dense minus this configuration
                 rows[n]["auc_gap_ci95"] = difference_interval(opes["dense"], ope, "auc")
