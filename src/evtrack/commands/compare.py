@@ -1,10 +1,10 @@
-"""``evtrack compare``: compare tracker checkpoints on held-out sequences, paired sequence by sequence.
+"""evtrack compare: compare tracker checkpoints on held-out sequences, paired sequence by sequence.
 
 Scores of 30-40 sequences move by several AUC points between disjoint sets (per-sequence AUC has a
 standard deviation of ~25 points), so checkpoints are compared on the *same* sequences and the table
 gives the mean paired difference to the first checkpoint with its standard error and its 95% paired
-bootstrap interval (``evtrack.metrics.bootstrap``). Each checkpoint tracks with its stored online
-options, as every command does; ``--keep`` runs them token-pruned. Use sequences that no checkpoint
+bootstrap interval (evtrack.metrics.bootstrap). Each checkpoint tracks with its stored online
+options, as every command does; --keep runs them token-pruned. Use sequences that no checkpoint
 trained on, never the test split you report.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from evtrack.cli_options import add_held_out_arguments
+from evtrack.cli_options import TRACKING_KEEP_DEFAULT, add_held_out_arguments, keep_help
 
 METRICS = ("auc", "pr", "npr")
 COMPARED = ("auc", "pr")
@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("checkpoints", nargs="+", help="tracker checkpoints; the first is the reference")
     add_held_out_arguments(p)
-    p.add_argument("--keep", default=None, help="token-pruning keep schedule for every checkpoint (e.g. default)")
+    p.add_argument("--keep", default=None, help="for every checkpoint, " + keep_help(TRACKING_KEEP_DEFAULT))
     p.add_argument("--max-sequences", type=int, default=None, metavar="N", help="first N sequences of each root")
     p.add_argument("--workers", type=int, default=2, help="tracking processes (one torch thread each)")
     p.add_argument("--json", default=None, metavar="PATH", help="write per-sequence scores and the table here")
@@ -82,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"no such checkpoint: {', '.join(missing)}")
     if len(set(args.checkpoints)) != len(args.checkpoints):
         raise UserError(f"checkpoints must differ, got {' '.join(args.checkpoints)}")
+    if args.json:
+        from evtrack.io.atomic import check_writable
+
+        check_writable(args.json, "--json")
     sequences = held_out_sequences(args, args.max_sequences)
     t0 = time.perf_counter()
     scores = {c: score_checkpoint(c, sequences, args.keep, args.workers) for c in args.checkpoints}

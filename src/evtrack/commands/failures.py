@@ -1,11 +1,11 @@
-"""``evtrack failures``: why did the tracker lose the target? Losses sorted by what caused them.
+"""evtrack failures: why did the tracker lose the target? Losses sorted by what caused them.
 
-Reads the result files ``evtrack benchmark --out DIR`` wrote and prints, per cause, how many sequences
+Reads the result files evtrack benchmark --out DIR wrote and prints, per cause, how many sequences
 lost the target there and how many frames came after those losses (the frames the loss costs in the
-success/precision curves). A generated dataset (``make-dataset``) has each scene rebuilt from its seed
-(``evtrack.sim.failures``: look-alike distractors and occluders are not in the annotations); any other
-dataset, such as real footage converted by ``convert-dataset``, gets the causes that need no scene
-model (``evtrack.metrics.losses``: absent, fast motion, small target, clutter).
+success/precision curves). A generated dataset (make-dataset) has each scene rebuilt from its seed
+(evtrack.sim.failures: look-alike distractors and occluders are not in the annotations); any other
+dataset, such as real footage converted by convert-dataset, gets the causes that need no scene
+model (evtrack.metrics.losses: absent, fast motion, small target, clutter).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--root", required=True, help="dataset root (made by make-dataset, or any --dataset layout)")
     p.add_argument("--dataset", default="synthetic",
                    help="layout of a dataset that make-dataset did not generate (default synthetic: FE108 layout)")
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test", help="split the results belong to (default: test)")
     p.add_argument("--results", required=True, help="folder of <sequence>.txt result files")
     p.add_argument("--json", default=None, metavar="PATH", help="write the per-sequence losses and the table here")
     p.add_argument("--list", action="store_true", help="also print every lost sequence")
@@ -61,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
     from evtrack.metrics import losses as recorded
     from evtrack.sim import failures as generated
 
+    if args.json:
+        from evtrack.io.atomic import check_writable
+
+        check_writable(args.json, "--json")
     t0 = time.perf_counter()
     gen = is_generated(args.root)
     if gen:

@@ -1,19 +1,19 @@
-"""``evtrack tune``: choose a checkpoint's online-tracking options on held-out sequences, then store them.
+"""evtrack tune: choose a checkpoint's online-tracking options on held-out sequences, then store them.
 
-A score threshold only means something for the network that produced the score, so ``min_score``
-(below it the target counts as lost and the box coasts) and ``motion`` (constant-velocity prior) are
-chosen per checkpoint: every combination of the grid tracks the first ``--sequences`` sequences of each
-``--data`` root through the benchmark loop, the table gives AUC / PR / NPR over all of them, and
-``--write`` stores the best (by AUC) in the checkpoint's ``tracking`` field, which ``load_tracker``
-(and so every command) uses as its default. With ``--keep`` the network runs token-pruned and the best
-threshold is written as ``min_score_pruned`` (pruning lowers the peak scores a little).
+A score threshold only means something for the network that produced the score, so min_score
+(below it the target counts as lost and the box coasts) and motion (constant-velocity prior) are
+chosen per checkpoint: every combination of the grid tracks the first --sequences sequences of each
+--data root through the benchmark loop, the table gives AUC / PR / NPR over all of them, and
+--write stores the best (by AUC) in the checkpoint's tracking field, which load_tracker
+(and so every command) uses as its default. With --keep the network runs token-pruned and the best
+threshold is written as min_score_pruned (pruning lowers the peak scores a little).
 """
 
 from __future__ import annotations
 
 import argparse
 
-from evtrack.cli_options import add_held_out_arguments
+from evtrack.cli_options import TRACKING_KEEP_DEFAULT, add_held_out_arguments, keep_help
 
 DEFAULT_MIN_SCORES = (0.0, 0.15, 0.2, 0.25, 0.3, 0.35)
 DEFAULT_MOTIONS = (0.0, 0.5, 1.0)
@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--motion", type=float, nargs="+", default=None,
                    help="motion priors to try (default 0 0.5 1; with --keep: the checkpoint's stored value)")
     p.add_argument("--keep", default=None,
-                   help="tune the token-pruned network (e.g. default): writes min_score_pruned")
+                   help="tune the token-pruned network and write min_score_pruned; " + keep_help(TRACKING_KEEP_DEFAULT))
     p.add_argument("--workers", type=int, default=2, help="grid points tracked in parallel (one thread each)")
     p.add_argument("--write", action="store_true", help="store the best options in the checkpoint")
     p.add_argument("--json", default=None, metavar="PATH", help="write every row here")
@@ -90,6 +90,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
     if not Path(args.checkpoint).is_file():
         raise UserError(f"--checkpoint {args.checkpoint}: no such file")
+    if args.json:
+        from evtrack.io.atomic import check_writable
+
+        check_writable(args.json, "--json")
     sequences = held_out_sequences(args, args.sequences)
     stored = load_checkpoint(args.checkpoint).get("tracking", {})
     motions = args.motion or ([stored.get("motion", 0.0)] if args.keep else list(DEFAULT_MOTIONS))
