@@ -31,3 +31,27 @@ def test_matches_spikingjelly_ilif(t_steps):
     expected = ref(x)  # raw counts 0..D
     got = ILIF(4, beta=1 - 1 / ref.tau)(x)
     assert torch.allclose(got * 4, expected)
+
+
+def test_binary_lif_fires_and_hard_resets():
+    from evtrack.network.neurons import LIF
+
+    x = torch.full((4, 1, 3), 1.5)  # tau 2: H = 0.75, 1.125 (fires, V -> 0), 0.75, 1.125
+    out = LIF()(x)
+    assert out[:, 0, 0].tolist() == [0.0, 1.0, 0.0, 1.0] and LIF.spike_levels == 1
+
+
+def test_binary_spikes_count_one_accumulate_per_fan_out():
+    from torch import nn
+
+    from evtrack.metrics.ops import count_ops
+    from evtrack.network.neurons import LIF
+
+    lif, lin = LIF(threshold=0.5), nn.Linear(8, 5, bias=False)
+    model = nn.Sequential(lif, lin)
+    x = torch.rand(3, 2, 4, 8, generator=torch.Generator().manual_seed(0)) * 3
+    with torch.no_grad(), count_ops(model) as c:
+        model(x)
+    spikes = float(lif(x).sum())
+    assert 0 < spikes < x.numel()
+    assert c.summary()["spike_levels"] == 1 and c.summary()["sops"] == spikes * 5 and c.summary()["macs"] == 0
