@@ -10,6 +10,8 @@ against a network's attribute paths, so a new backbone joins by implementing :cl
   ``frame_encoder()`` (the module that sees every raw input frame ``[T, B, C, H, W]``).
 - :class:`TokenBlock`: the attributes a block of the stack declares (absent = the default in
   ``BLOCK_DEFAULTS``); its attention module may carry a float ``token_scale`` (see docs/design.md).
+  A non-prunable block may change the token layout (hierarchical stages): it then declares
+  ``token_layout_out`` (a :class:`TokenLayout`), and :func:`layout_after` follows it through a stack.
 """
 
 from __future__ import annotations
@@ -95,6 +97,14 @@ class TokenBlock(Protocol):
 def block_flag(block: nn.Module, name: str) -> bool:
     """``block``'s declared value of a :class:`TokenBlock` attribute, else its default."""
     return bool(getattr(block, name, BLOCK_DEFAULTS[name]))
+
+
+def layout_after(block: nn.Module, layout: TokenLayout | Iterable) -> TokenLayout | Iterable:
+    """The token layout of ``block``'s output: its ``token_layout_out`` when it declares one (a
+    non-prunable block that changes the token count, e.g. patch merging between hierarchical stages),
+    else ``layout`` unchanged."""
+    out = getattr(block, "token_layout_out", None)
+    return layout if out is None else out
 
 
 def scaled_modules(block: nn.Module) -> list[nn.Module]:

@@ -14,7 +14,8 @@ from torch import nn
 
 from evtrack.network.config import TrackerConfig
 from evtrack.network.layers import ChannelTransition, ConvBlock, Downsample, TransformerBlock
-from evtrack.tokens import TokenLayout
+from evtrack.network.neurons import neuron_factory
+from evtrack.tokens import TokenLayout, layout_after
 
 
 class BlockStack(nn.Module):
@@ -33,6 +34,7 @@ class BlockStack(nn.Module):
             raise ValueError(f"block_stack got {x.shape[2]} tokens, layout has {layout.n_tokens}")
         for blk in self.blocks:
             x = blk(x)
+            layout = layout_after(blk, layout)
         return x
 
 
@@ -43,44 +45,64 @@ class ConvStages(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         c_prev = cfg.in_channels
+        spike = neuron_factory(cfg.neuron, cfg.max_value)
         for i, (c, n) in enumerate(zip(cfg.conv_channels, cfg.conv_blocks, strict=True)):
             kernel = cfg.stem_kernel if i == 0 else 3
-            layers.append(Downsample(c_prev, c, kernel, 2, first=(i == 0), max_value=cfg.max_value))
-            layers += [ConvBlock(c, cfg.conv_mlp_ratio, cfg.sep_kernel, cfg.max_value) for _ in range(n)]
+            layers.append(Downsample(c_prev, c, kernel, 2, first=(i == 0), max_value=cfg.max_value, neuron=spike))
+            layers += [ConvBlock(c, cfg.conv_mlp_ratio, cfg.sep_kernel, cfg.max_value, spike) for _ in range(n)]
             c_prev = c
-        layers.append(Downsample(c_prev, cfg.stage_dims[0], 3, cfg.embed_stride, False, cfg.max_value))
+        layers.append(Downsample(c_prev, cfg.stage_dims[0], 3, cfg.embed_stride, False, cfg.max_value, spike))
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
 
 
-class SDTBackbone(nn.Module):
-    """Conv stages + positions + :class:`BlockStack` of spike-driven transformer blocks."""
+def sdt_v3_blocks(cfg: TrackerConfig) -> list[nn.Module]:
+    """SDT-V3 transformer blocks of every stage, with a channel transition where the width changes."""
+    blocks: list[nn.Module] = []
+    c_prev = cfg.stage_dims[0]
+    for dim, depth in zip(cfg.stage_dims, cfg.stage_depths, strict=True):
+        if dim != c_prev:
+            blocks.append(ChannelTransition(c_prev, dim, cfg.max_value))
+        blocks += [TransformerBlock(dim, cfg.heads, cfg.mlp_ratio, cfg.v_ratio, cfg.max_value) for _ in range(depth)]
+        c_prev = dim
+    return blocks
 
-    def __init__(self, cfg: TrackerConfig) -> None:
+
+def stem_layout(cfg: TrackerConfig) -> TokenLayout:
+    """The token maps the conv stages give (the block stack's input layout)."""
+    z, x = cfg.template_size // cfg.stem_stride, cfg.search_size // cfg.stem_stride
+    return TokenLayout.template_search(z, z, x, x)
+
+
+class SDTBackbone(nn.Module):
+    """Conv stages + positions + :class:`BlockStack` of transformer blocks.
+
+    ``blocks`` (default: SDT-V3's, :func:`sdt_v3_blocks`) is what other spiking transformers replace;
+    the conv stages, positions and token layout stay the same, so backbones differ in the transformer
+    only. ``out_layout`` is the layout of the stack's output (the input's unless blocks merge tokens).
+    """
+
+    def __init__(self, cfg: TrackerConfig, blocks: list[nn.Module] | None = None) -> None:
         super().__init__()
         self.cfg = cfg
         self.conv = ConvStages(cfg)
         c0 = cfg.stage_dims[0]
-        hz = wz = cfg.template_feat
-        hx = wx = cfg.search_feat
-        self.layout = TokenLayout.template_search(hz, wz, hx, wx)
+        self.layout = stem_layout(cfg)
+        hz, wz = self.layout.map("template").h, self.layout.map("template").w
+        hx, wx = self.layout.map("search").h, self.layout.map("search").w
         self.pos_template = nn.Parameter(torch.zeros(1, 1, hz * wz, c0))
         self.pos_search = nn.Parameter(torch.zeros(1, 1, hx * wx, c0))
         nn.init.trunc_normal_(self.pos_template, std=0.02)
         nn.init.trunc_normal_(self.pos_search, std=0.02)
-        blocks: list[nn.Module] = []
-        c_prev = c0
-        for dim, depth in zip(cfg.stage_dims, cfg.stage_depths, strict=True):
-            if dim != c_prev:
-                blocks.append(ChannelTransition(c_prev, dim, cfg.max_value))
-            blocks += [
-                TransformerBlock(dim, cfg.heads, cfg.mlp_ratio, cfg.v_ratio, cfg.max_value) for _ in range(depth)
-            ]
-            c_prev = dim
+        blocks = sdt_v3_blocks(cfg) if blocks is None else blocks
         self.block_stack = BlockStack(blocks)
-        self.out_dim = c_prev
+        out: TokenLayout = self.layout
+        for blk in blocks:
+            out = layout_after(blk, out)
+        self.out_layout = out
+        self.out_dim = blocks[-1].dim_out
 
     def embed(self, frames: torch.Tensor) -> torch.Tensor:
         """Conv stages on one crop ``[T, B, 3, H, W]`` -> ``[T, B, C, h, w]`` (cacheable for the template)."""

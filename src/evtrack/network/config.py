@@ -26,6 +26,7 @@ class TrackerConfig:
     min_search_crop_px: float = 48.0  # sensor px; keeps small targets from giving a tiny search region
     time_steps: int = 1  # T: the frame is presented T times
     max_value: int = 4  # D: I-LIF integer spike ceiling
+    neuron: str = "ilif"  # "ilif" (integer spikes k/D) or "lif" (binary spikes over T steps), whole network
     stem_kernel: int = 7  # kernel of the first (stride-2) convolution on the event frame
     conv_channels: tuple[int, ...] = (16, 32, 64)  # conv stages, each stride 2
     conv_blocks: tuple[int, ...] = (1, 1, 1)  # ConvBlocks per conv stage
@@ -38,6 +39,10 @@ class TrackerConfig:
     mlp_ratio: float = 4.0
     v_ratio: int = 1  # V width relative to C (SDT-V3 uses 4)
     head_channels: int = 64  # centre head hidden width
+    # attention of each transformer stage, for architectures that offer several (qkformer: "qk_token",
+    # "qk_channel", "ssa"); empty = the architecture's own
+    stage_attention: tuple[str, ...] = ()
+    merge_stages: bool = False  # patch merging (stride 2) between transformer stages: tokens change per stage
 
     def __post_init__(self) -> None:
         if len(self.conv_channels) != len(self.conv_blocks):
@@ -62,11 +67,24 @@ class TrackerConfig:
             )
         if self.time_steps < 1 or self.max_value < 1:
             raise UserError(f"config {self.name}: time_steps and max_value must be >= 1")
+        if self.neuron not in ("ilif", "lif"):
+            raise UserError(f"config {self.name}: neuron is {self.neuron!r}; expected 'ilif' or 'lif'")
+        if self.stage_attention and len(self.stage_attention) != len(self.stage_dims):
+            raise UserError(
+                f"config {self.name}: stage_attention {self.stage_attention} has {len(self.stage_attention)} "
+                f"entries; expected none or one per stage ({len(self.stage_dims)})"
+            )
+
+    @property
+    def stem_stride(self) -> int:
+        """Downsampling from the input crop to the token maps the transformer starts on."""
+        return 2 ** len(self.conv_channels) * self.embed_stride
 
     @property
     def stride(self) -> int:
-        """Total downsampling from the input crop to the token maps."""
-        return 2 ** len(self.conv_channels) * self.embed_stride
+        """Total downsampling from the input crop to the token maps the head reads (after any merging)."""
+        merges = len(self.stage_dims) - 1 if self.merge_stages else 0
+        return self.stem_stride * 2**merges
 
     @property
     def search_feat(self) -> int:

@@ -8,6 +8,7 @@ the search crop). :func:`decode_boxes` turns them into normalised ``cx, cy, w, h
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -19,11 +20,12 @@ from evtrack.network.neurons import ILIF
 class CenterHead(nn.Module):
     """Two spiking 3x3 ConvBN layers shared by the three branches, then a 1x1 conv to 5 maps."""
 
-    def __init__(self, dim: int, hidden: int, max_value: int) -> None:
+    def __init__(self, dim: int, hidden: int, max_value: int, neuron: Callable[[], nn.Module] | None = None) -> None:
         super().__init__()
-        self.s0, self.conv1 = ILIF(max_value), ConvBN(dim, hidden, 3)
-        self.s1, self.conv2 = ILIF(max_value), ConvBN(hidden, hidden, 3)
-        self.s2 = ILIF(max_value)
+        spike = neuron or (lambda: ILIF(max_value))
+        self.s0, self.conv1 = spike(), ConvBN(dim, hidden, 3)
+        self.s1, self.conv2 = spike(), ConvBN(hidden, hidden, 3)
+        self.s2 = spike()
         self.out = nn.Conv2d(hidden, 5, 1)
         with torch.no_grad():  # CenterNet prior: start with a low score everywhere (p = 0.1)
             self.out.bias.zero_()

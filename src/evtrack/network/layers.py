@@ -9,11 +9,18 @@ network is spike-driven except for the very first convolution on the event frame
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from evtrack.network.neurons import ILIF
+
+Neuron = Callable[[], nn.Module]  # makes one spiking neuron (None: I-LIF with the layer's max_value)
+
+
+def _spike(neuron: Neuron | None, max_value: int) -> nn.Module:
+    return neuron() if neuron is not None else ILIF(max_value)
 
 
 class ConvBN(nn.Module):
@@ -95,9 +102,10 @@ def fuse_batchnorm(model: nn.Module) -> nn.Module:
 class Downsample(nn.Module):
     """(spike) + strided ConvBN: the stage transition of SDT-V3; the first one sees the raw frame."""
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, first: bool, max_value: int) -> None:
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, first: bool, max_value: int,
+                 neuron: Neuron | None = None) -> None:
         super().__init__()
-        self.spike = nn.Identity() if first else ILIF(max_value)
+        self.spike = nn.Identity() if first else _spike(neuron, max_value)
         self.conv = ConvBN(c_in, c_out, kernel, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -107,12 +115,13 @@ class Downsample(nn.Module):
 class SepConv(nn.Module):
     """Spiking inverted separable conv (MobileNetV2-like): pw 1x1 up, depthwise kxk, pw 1x1 down."""
 
-    def __init__(self, dim: int, expansion: int = 2, kernel: int = 7, max_value: int = 4) -> None:
+    def __init__(self, dim: int, expansion: int = 2, kernel: int = 7, max_value: int = 4,
+                 neuron: Neuron | None = None) -> None:
         super().__init__()
         hidden = dim * expansion
-        self.s1, self.pw1 = ILIF(max_value), ConvBN(dim, hidden, 1)
-        self.s2, self.dw = ILIF(max_value), ConvBN(hidden, hidden, kernel, groups=hidden)
-        self.s3, self.pw2 = ILIF(max_value), ConvBN(hidden, dim, 1)
+        self.s1, self.pw1 = _spike(neuron, max_value), ConvBN(dim, hidden, 1)
+        self.s2, self.dw = _spike(neuron, max_value), ConvBN(hidden, hidden, kernel, groups=hidden)
+        self.s3, self.pw2 = _spike(neuron, max_value), ConvBN(hidden, dim, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pw2(self.s3(self.dw(self.s2(self.pw1(self.s1(x))))))
@@ -121,11 +130,11 @@ class SepConv(nn.Module):
 class ConvMLP(nn.Module):
     """Spiking MLP of two 3x3 convolutions (SDT-V3 conv block)."""
 
-    def __init__(self, dim: int, ratio: float, max_value: int) -> None:
+    def __init__(self, dim: int, ratio: float, max_value: int, neuron: Neuron | None = None) -> None:
         super().__init__()
         hidden = int(dim * ratio)
-        self.s1, self.fc1 = ILIF(max_value), ConvBN(dim, hidden, 3)
-        self.s2, self.fc2 = ILIF(max_value), ConvBN(hidden, dim, 3)
+        self.s1, self.fc1 = _spike(neuron, max_value), ConvBN(dim, hidden, 3)
+        self.s2, self.fc2 = _spike(neuron, max_value), ConvBN(hidden, dim, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.s2(self.fc1(self.s1(x))))
@@ -134,10 +143,11 @@ class ConvMLP(nn.Module):
 class ConvBlock(nn.Module):
     """x + SepConv(x), then x + ConvMLP(x)."""
 
-    def __init__(self, dim: int, mlp_ratio: float, sep_kernel: int, max_value: int) -> None:
+    def __init__(self, dim: int, mlp_ratio: float, sep_kernel: int, max_value: int,
+                 neuron: Neuron | None = None) -> None:
         super().__init__()
-        self.sep = SepConv(dim, 2, sep_kernel, max_value)
-        self.mlp = ConvMLP(dim, mlp_ratio, max_value)
+        self.sep = SepConv(dim, 2, sep_kernel, max_value, neuron)
+        self.mlp = ConvMLP(dim, mlp_ratio, max_value, neuron)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.sep(x)
@@ -199,11 +209,11 @@ class SpikingLinearAttention(nn.Module):
 class TokenMLP(nn.Module):
     """Spiking token-wise MLP: spike, Linear+BN (ratio r), spike, Linear+BN."""
 
-    def __init__(self, dim: int, ratio: float, max_value: int) -> None:
+    def __init__(self, dim: int, ratio: float, max_value: int, neuron: Neuron | None = None) -> None:
         super().__init__()
         hidden = int(dim * ratio)
-        self.s1, self.fc1 = ILIF(max_value), LinearBN(dim, hidden)
-        self.s2, self.fc2 = ILIF(max_value), LinearBN(hidden, dim)
+        self.s1, self.fc1 = _spike(neuron, max_value), LinearBN(dim, hidden)
+        self.s2, self.fc2 = _spike(neuron, max_value), LinearBN(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.s2(self.fc1(self.s1(x))))

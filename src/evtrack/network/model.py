@@ -9,6 +9,7 @@ from evtrack.network.backbone import SDTBackbone
 from evtrack.network.config import TrackerConfig
 from evtrack.network.head import CenterHead
 from evtrack.network.layers import fuse_batchnorm
+from evtrack.network.neurons import neuron_factory
 from evtrack.network.registry import register_architecture
 from evtrack.tokens import TokenLayout
 
@@ -18,14 +19,17 @@ class SDTrackNet(nn.Module):
     """``forward(template [B,3,Hz,Wz], search [B,3,Hx,Wx]) -> {"score", "offset", "size"}``.
 
     Frames are SDTrack event frames scaled to 0..1 (``sdtrack_frame`` without ``raw``), repeated over
-    ``cfg.time_steps`` (T, time steps first inside the network).
+    ``cfg.time_steps`` (T, time steps first inside the network). ``blocks`` (default SDT-V3's) is the
+    transformer: the other spiking backbones (``evtrack.network.architectures``) pass their own and
+    share the conv stages and the head.
     """
 
-    def __init__(self, cfg: TrackerConfig) -> None:
+    def __init__(self, cfg: TrackerConfig, blocks: list[nn.Module] | None = None) -> None:
         super().__init__()
         self.cfg = cfg
-        self.backbone = SDTBackbone(cfg)
-        self.head = CenterHead(self.backbone.out_dim, cfg.head_channels, cfg.max_value)
+        self.backbone = SDTBackbone(cfg, blocks)
+        spike = neuron_factory(cfg.neuron, cfg.max_value)
+        self.head = CenterHead(self.backbone.out_dim, cfg.head_channels, cfg.max_value, spike)
         self.fused = False
 
     # ---- the token seam (evtrack.tokens.TokenModel): what pruning and op counting use
@@ -57,7 +61,7 @@ class SDTrackNet(nn.Module):
 
     def forward_search(self, z_feat: torch.Tensor, search: torch.Tensor) -> dict[str, torch.Tensor]:
         tokens = self.backbone.forward_features(z_feat, self.embed_search(search))
-        m = self.backbone.layout.map("search")
+        m = self.backbone.out_layout.map("search")
         x = tokens[:, :, m.offset : m.offset + m.n]  # [T, B, Nx, C]
         x = x.transpose(2, 3).unflatten(3, (m.h, m.w))  # [T, B, C, H, W]
         return self.head(x)

@@ -41,6 +41,7 @@ def list_architectures() -> list[str]:
 
 
 def _load_builtin_architectures() -> None:
+    import evtrack.network.architectures  # noqa: F401  (registers "spikformer", "sdt-v1", "qkformer")
     import evtrack.network.model  # noqa: F401  (registers "sdtrack")
 
 
@@ -106,4 +107,30 @@ def sdtrack_tiny() -> TrackerConfig:
         name="sdtrack-tiny", search_size=256, template_size=128, min_search_crop_px=0.0,
         conv_channels=(32, 64, 128), conv_blocks=(1, 2, 2), conv_mlp_ratio=4.0, embed_stride=2,
         stage_dims=(256, 360), stage_depths=(6, 2), heads=8, v_ratio=4, head_channels=256,
+    )
+
+
+# The seed's other spiking transformers (issue 21; evtrack.network.architectures): tiny's stem, event
+# frames and head, a transformer near tiny's size. Binary LIF over T=4 steps as in the papers; the
+# neuron ("ilif" / "lif") and T are config data (`--time-steps` style overrides, create_model(name, ...)).
+@register_model
+def spikformer() -> TrackerConfig:
+    """Spikformer (SSA: Q K^T V * 0.125, no softmax; spike-output residuals), 4 blocks at C=64."""
+    return dataclasses.replace(tiny(), name="spikformer", architecture="spikformer", neuron="lif", time_steps=4)
+
+
+@register_model
+def sdt_v1() -> TrackerConfig:
+    """Spike-driven Transformer V1 (SDSA: SN(sum_tokens Q*K) gating V; membrane shortcuts), 4 blocks at C=64."""
+    return dataclasses.replace(tiny(), name="sdt-v1", architecture="sdt-v1", neuron="lif", time_steps=4)
+
+
+@register_model
+def qkformer() -> TrackerConfig:
+    """QKFormer, two stages: 2 Q-K token-attention blocks at C=48 on 32x32 + 16x16 maps (stride 4, tiny's
+    stem without its last stage), patch merging, 3 Q-K channel-attention blocks at C=96 on tiny's 16x16 + 8x8."""
+    return dataclasses.replace(
+        tiny(), name="qkformer", architecture="qkformer", neuron="lif", time_steps=4,
+        conv_channels=(16, 32), conv_blocks=(0, 1), stage_dims=(48, 96), stage_depths=(2, 3),
+        stage_attention=("qk_token", "qk_channel"), merge_stages=True,
     )

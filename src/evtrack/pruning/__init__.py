@@ -9,6 +9,7 @@ from evtrack.pruning.apply import (
     apply_checkpoint_pruning,
     apply_pruning,
     prunable_blocks,
+    prunable_stages,
     reset_state,
 )
 from evtrack.pruning.blocks import PrunedBlockStack
@@ -19,6 +20,6 @@ from evtrack.pruning.select import select_indices, select_tokens
 __all__ = [
     "PrunedBlockStack", "PruningOptions", "ScoreOptions", "apply_checkpoint_pruning",
     "apply_pruning",
-    "default_schedule", "ir_scores", "parse_keep", "prunable_blocks",
+    "default_schedule", "ir_scores", "parse_keep", "prunable_blocks", "prunable_stages",
     "reset_state", "select_indices", "select_tokens",
 ]

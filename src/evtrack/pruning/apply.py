@@ -75,6 +75,19 @@ def prunable_blocks(model: nn.Module) -> list[int]:
     return [i for i, b in enumerate(dense_stack(model).blocks) if block_flag(b, "prunable")]
 
 
+def prunable_stages(model: nn.Module) -> list[int]:
+    """Prunable blocks per stage, a stage ending at a block that changes the token layout (patch merging
+    of hierarchical models, ``token_layout_out`` in evtrack.tokens); stages without prunable blocks are
+    left out. One entry for a single-stage model."""
+    counts = [0]
+    for b in dense_stack(model).blocks:
+        if getattr(b, "token_layout_out", None) is not None:
+            counts.append(0)
+        elif block_flag(b, "prunable"):
+            counts[-1] += 1
+    return [c for c in counts if c] or [0]
+
+
 def _remove_hooks(model: nn.Module) -> None:
     for h in getattr(model, "_pruning_hooks", []):
         h.remove()
@@ -107,7 +120,7 @@ def apply_pruning(
         raise UserError(f"apply_pruning: unknown option(s) {unknown}; expected some of {sorted(known)}")
     dense = dense_stack(model)
     prunable = prunable_blocks(model)
-    ratios = parse_keep(keep, max(len(prunable), 1)) if prunable else []
+    ratios = parse_keep(keep, max(len(prunable), 1), prunable_stages(model)) if prunable else []
     _remove_hooks(model)
     if not prunable or all(r >= 1.0 for r in ratios):
         model.set_token_stack(dense)

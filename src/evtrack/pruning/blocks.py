@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from evtrack.pruning.select import gather_tokens, map_keep_counts, scatter_tokens, select_indices
-from evtrack.tokens import as_maps, block_flag, scaled_modules
+from evtrack.tokens import as_maps, block_flag, layout_after, scaled_modules
 
 MODES = ("reselect", "cumulative")
 
@@ -209,6 +209,8 @@ class PrunedBlockStack(nn.Module):
                 x = blk(x)
                 active = None
                 tokens.append(n)
+                maps = as_maps(layout_after(blk, maps))  # patch merging: the next stage has other maps
+                n = x.shape[2]
                 continue
             r = self.keep[i]
             if r >= 1.0 and active is None:

@@ -51,14 +51,19 @@ def official_schedule(n_blocks: int) -> list[float]:
     return out
 
 
-def parse_keep(text: str | float | Sequence[float] | None, n_blocks: int) -> list[float]:
+def parse_keep(text: str | float | Sequence[float] | None, n_blocks: int,
+               stages: Sequence[int] | None = None) -> list[float]:
     """Per-block keep fractions from ``text``.
 
     Accepts None / ``"1.0"`` / ``"dense"`` (all 1.0), ``"default"`` (our default schedule),
     ``"official"`` (the official SDT-V3 schedule, about 57% kept),
     a single ratio broadcast to every block (``"0.6"``), or one ratio per block
     (``"0.9,0.8,0.8"``). Ratios must lie in (0, 1].
+    Per stage (hierarchical models, ``stages`` = prunable blocks per stage): one such schedule per
+    stage separated by ``/``, e.g. ``"1.0/default"`` or ``"0.8/0.6,0.5,0.5"``.
     """
+    if isinstance(text, str) and "/" in text:
+        return parse_stage_keep(text, stages if stages is not None else [n_blocks])
     if n_blocks < 1:
         raise UserError(f"keep schedule: need at least one prunable block, found {n_blocks}")
     if text is None:
@@ -94,3 +99,17 @@ def parse_keep(text: str | float | Sequence[float] | None, n_blocks: int) -> lis
             f"--keep: found {len(values)} ratios; expected 1 or one per prunable block ({n_blocks})"
         )
     return values
+
+
+def parse_stage_keep(text: str, stages: Sequence[int]) -> list[float]:
+    """``"A/B/..."``: schedule A (any :func:`parse_keep` form) over the prunable blocks of stage 1, B over
+    stage 2, ... (``stages`` = prunable blocks per stage). Why: a hierarchical network's stages have
+    different token counts, so one depth curve over all blocks need not suit each of them."""
+    parts = text.split("/")
+    if len(parts) != len(stages):
+        raise UserError(f"--keep: found {len(parts)} per-stage schedules in {text!r}; expected one per "
+                        f"stage with prunable blocks ({len(stages)}: {list(stages)} blocks)")
+    out: list[float] = []
+    for part, n in zip(parts, stages, strict=True):
+        out += parse_keep(part, n)
+    return out
