@@ -107,6 +107,16 @@ def layout_after(block: nn.Module, layout: TokenLayout | Iterable) -> TokenLayou
     return layout if out is None else out
 
 
+def block_input_tokens(blocks: Iterable[nn.Module], layout: TokenLayout) -> list[int]:
+    """Tokens each block of a dense stack reads, following layout changes (their sum is the dense token
+    count a kept-token fraction should be taken of; ``n_blocks * layout.n_tokens`` only without merging)."""
+    counts = []
+    for b in blocks:
+        counts.append(layout.n_tokens)
+        layout = layout_after(b, layout)
+    return counts
+
+
 def scaled_modules(block: nn.Module) -> list[nn.Module]:
     """The submodules of ``block`` with a ``token_scale`` (linear attention whose output sums over tokens)."""
     return [m for m in block.modules() if hasattr(m, "token_scale")]

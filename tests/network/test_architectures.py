@@ -6,11 +6,13 @@ BN is set so that neurons fire (a random-init network is almost silent), as in t
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 import torch
 
 from evtrack.cli import main
 from evtrack.errors import UserError
+from evtrack.io.events import make_events
 from evtrack.metrics.ops import count_ops
 from evtrack.network.checkpoint import load_checkpoint, load_model, save_checkpoint
 from evtrack.network.registry import build_model, list_architectures, list_models, model_config
@@ -21,6 +23,8 @@ from evtrack.pruning import (
     parse_keep,
     prunable_stages,
 )
+from evtrack.tokens import block_input_tokens
+from evtrack.tracker.online import Tracker
 
 # search 64 px / template 32 px (stride 8 or 16: maps stay >= 2x2), two time steps, narrow stages
 SMALL = dict(search_size=64, template_size=32, min_search_crop_px=0.0, head_channels=16, time_steps=2)
@@ -120,6 +124,10 @@ def test_qkformer_two_stages_change_the_token_count():
     n0 = lay.n_tokens
     n1 = sum(((t.h + 1) // 2) * ((t.w + 1) // 2) for t in lay.maps)
     assert prunable_stages(m) == [2, 2]
+    assert block_input_tokens(m.token_stack().blocks, lay) == [n0, n0, n0, n1, n1]
+    with torch.no_grad(), count_ops(m) as c:
+        m(z, x)
+    assert [b["tokens"] for b in c.summary()["blocks"].values()] == [n0, n0, n0, n1, n1]
     with torch.no_grad():
         apply_pruning(m, "1.0/0.5")  # per stage: stage 1 dense, stage 2 at half its tokens
         m(z, x)
@@ -187,3 +195,26 @@ def test_model_info_cli(name, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["config"] == name and 0.5e6 <= info["params"]["total"] <= 1.5e6
     assert info["dense_macs"]["transformer"] > 0 and info["latency_ms_median"] > 0
+
+
+def square_events(i: int, rng) -> np.ndarray:
+    """Events of a 16 px square at x = 40 + 3i, y = 30 during frame i (40 ms)."""
+    n = 600
+    x0 = 40 + 3 * i
+    t = np.sort(rng.integers(i * 40_000, (i + 1) * 40_000, n))
+    return make_events(t, rng.integers(x0, x0 + 16, n), rng.integers(30, 46, n), rng.integers(0, 2, n))
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_online_tracking_pruned(arch):
+    """The online tracker runs every backbone token-pruned (key/value cache where the blocks have one),
+    with op counting."""
+    rng = np.random.default_rng(1)
+    m = active(small_config(arch))
+    apply_pruning(m, "default")
+    tracker = Tracker(m, sensor_size=(96, 128), count_ops=True, count_every=1)
+    tracker.init(square_events(0, rng), [40.0, 30.0, 16.0, 16.0])
+    boxes = [tracker.update(square_events(i, rng)).box for i in range(1, 5)]
+    stats = tracker.stats()
+    assert np.isfinite(boxes).all() and stats["frames"] == 4
+    assert 0 < stats["tokens_kept_frac"] < 1 and stats["transformer_sops"] > 0

@@ -112,7 +112,7 @@ def sdtrack_tiny() -> TrackerConfig:
 
 # The seed's other spiking transformers (issue 21; evtrack.network.architectures): tiny's stem, event
 # frames and head, a transformer near tiny's size. Binary LIF over T=4 steps as in the papers; the
-# neuron ("ilif" / "lif") and T are config data (`--time-steps` style overrides, create_model(name, ...)).
+# neuron ("ilif" / "lif") and T are config data: the "-ilif" variants below run tiny's I-LIF at T=1.
 @register_model
 def spikformer() -> TrackerConfig:
     """Spikformer (SSA: Q K^T V * 0.125, no softmax; spike-output residuals), 4 blocks at C=64."""
@@ -134,3 +134,26 @@ def qkformer() -> TrackerConfig:
         conv_channels=(16, 32), conv_blocks=(0, 1), stage_dims=(48, 96), stage_depths=(2, 3),
         stage_attention=("qk_token", "qk_channel"), merge_stages=True,
     )
+
+
+def _ilif(cfg: TrackerConfig) -> TrackerConfig:
+    """``cfg`` with SDTrack's neuron instead: integer I-LIF, T=1, D=4 (about T times cheaper on CPU)."""
+    return dataclasses.replace(cfg, name=f"{cfg.name}-ilif", neuron="ilif", time_steps=1, max_value=4)
+
+
+@register_model
+def spikformer_ilif() -> TrackerConfig:
+    """``spikformer`` with I-LIF spikes at T=1 (the neuron of ``tiny``)."""
+    return _ilif(spikformer())
+
+
+@register_model
+def sdt_v1_ilif() -> TrackerConfig:
+    """``sdt-v1`` with I-LIF spikes at T=1 (the neuron of ``tiny``)."""
+    return _ilif(sdt_v1())
+
+
+@register_model
+def qkformer_ilif() -> TrackerConfig:
+    """``qkformer`` with I-LIF spikes at T=1 (the neuron of ``tiny``)."""
+    return _ilif(qkformer())
