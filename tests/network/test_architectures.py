@@ -193,7 +193,8 @@ def test_neuron_is_config_data():
 def test_model_info_cli(name, capsys):
     assert main(["model-info", "--config", name, "--runs", "1", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["config"] == name and 0.5e6 <= info["params"]["total"] <= 1.5e6
+    assert info["config"] == name and info["architecture"] == model_config(name).architecture
+    assert info["neuron"] == "lif" and info["time_steps"] == 4 and 0.5e6 <= info["params"]["total"] <= 1.5e6
     assert info["dense_macs"]["transformer"] > 0 and info["latency_ms_median"] > 0
 
 

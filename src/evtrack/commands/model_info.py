@@ -62,6 +62,9 @@ def describe(model, runs: int) -> dict:
     macs["total"] = sum(macs.values())
     return {
         "config": cfg.name,
+        "architecture": cfg.architecture,
+        "neuron": cfg.neuron,
+        "time_steps": cfg.time_steps,
         "search_px": cfg.search_size,
         "template_px": cfg.template_size,
         "tokens": model.backbone.layout.n_tokens,
@@ -102,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
     for info in infos:
         p = info["params"]
         print(f"{info['config']}: search {info['search_px']} px, template {info['template_px']} px, "
-              f"{info['tokens']} tokens, {info['blocks']} transformer blocks")
+              f"{info['tokens']} tokens, {info['blocks']} transformer blocks ({info['architecture']}, "
+              f"{info['neuron']} neurons, T={info['time_steps']})")
         for k in ("conv_stages", "positions", "transformer", "head", "total"):
             print(f"  {k:<12} {p[k] / 1e6:8.3f} M params")
         m = info["dense_macs"]

@@ -117,7 +117,8 @@ def halved(layout: TokenLayout) -> TokenLayout:
 
 class PatchMerge(nn.Module):
     """QKFormer's stage transition: each map of the token axis is downsampled 2x with a 3x3 stride-2
-    ConvBN on its spikes plus a 1x1 stride-2 ConvBN shortcut (the paper's deformed shortcut), changing
+    ConvBN on its spikes plus a 1x1 stride-2 ConvBN shortcut (the paper's deformed shortcut; its main
+    path is a 3x3 stride-1 and a 3x3 stride-2 conv, one conv here to stay near tiny's size), changing
     the width ``dim_in -> dim_out``. It mixes neighbouring tokens, so it sees all of them (not
     prunable) and declares the layout it outputs (``token_layout_out``, evtrack.tokens)."""
 
