@@ -219,3 +219,20 @@ def test_online_tracking_pruned(arch):
     stats = tracker.stats()
     assert np.isfinite(boxes).all() and stats["frames"] == 4
     assert 0 < stats["tokens_kept_frac"] < 1 and stats["transformer_sops"] > 0
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_blocks_give_kept_tokens_their_dense_outputs_with_context(arch):
+    """The seam's promise for `accepts_context` blocks: run on any token subset with the full token set as
+    context, the kept tokens get exactly their dense outputs."""
+    cfg = small_config(arch)
+    m = active(cfg)
+    z, x = frames(cfg, batch=1)
+    with torch.no_grad():
+        tokens = m.backbone.tokens(m.embed_template(z), m.embed_search(x))
+        blk = next(b for b in m.token_stack().blocks if getattr(b, "accepts_context", False))
+        idx = torch.arange(0, tokens.shape[2], 3)
+        dense = blk(tokens)[:, :, idx]
+        kept = blk(tokens[:, :, idx], context=tokens)
+    assert dense.abs().sum() > 0
+    assert torch.allclose(kept, dense, atol=1e-5)
