@@ -236,3 +236,12 @@ def test_blocks_give_kept_tokens_their_dense_outputs_with_context(arch):
         kept = blk(tokens[:, :, idx], context=tokens)
     assert dense.abs().sum() > 0
     assert torch.allclose(kept, dense, atol=1e-5)
+
+
+def test_prune_cli_per_stage_on_qkformer(tmp_path, capsys):
+    cfg = small_config("qkformer")
+    src = save_checkpoint(tmp_path / "qk.pt", active(cfg))
+    out = tmp_path / "qk_pruned.pt"
+    assert main(["prune", str(src), "--keep", "1.0/0.5", "--out", str(out)]) == 0
+    assert "of 320/80 tokens" in capsys.readouterr().out
+    assert load_checkpoint(out)["pruning"]["keep"] == [1.0, 1.0, 0.5, 0.5]

@@ -83,6 +83,7 @@ def run(args) -> int:
     from evtrack.network.checkpoint import load_checkpoint, load_state
     from evtrack.network.registry import build_model
     from evtrack.pruning import apply_pruning
+    from evtrack.tokens import block_flag, block_input_tokens
 
     src, out = Path(args.checkpoint), Path(args.out)
     payload = load_checkpoint(src)
@@ -101,11 +102,14 @@ def run(args) -> int:
     if model.pruning is None:
         print(f"{out}: dense (no pruning)")
     else:
-        layout = model.token_layout
         keep = model.pruning["keep"]
+        blocks = model.token_stack().blocks
+        per_block = block_input_tokens(blocks, model.token_layout)
+        counts = [n for n, b in zip(per_block, blocks, strict=True) if block_flag(b, "prunable")]
+        stage_tokens = "/".join(str(n) for i, n in enumerate(counts) if i == 0 or n != counts[i - 1])
         kv = ("from all tokens" if model.pruning["full_kv"] else
               "cached for skipped tokens" if model.pruning["cached_kv"] else "from kept tokens only")
         print(f"{out}: keep per prunable block {', '.join(f'{r:.3g}' for r in keep)} "
-              f"(mean {sum(keep) / len(keep):.1%} of {layout.n_tokens} tokens), mode {args.mode}, "
+              f"(mean {sum(keep) / len(keep):.1%} of {stage_tokens} tokens), mode {args.mode}, "
               f"criterion {args.criterion}, attention keys/values {kv}")
     return 0
