@@ -33,8 +33,7 @@ class BlockStack(nn.Module):
         if x.shape[2] != layout.n_tokens:
             raise ValueError(f"block_stack got {x.shape[2]} tokens, layout has {layout.n_tokens}")
         for blk in self.blocks:
-            x = blk(x)
-            layout = layout_after(blk, layout)
+            x = blk(x)  # a block that changes the layout (patch merging) holds its own
         return x
 
 
