@@ -55,3 +55,11 @@ def test_binary_spikes_count_one_accumulate_per_fan_out():
     spikes = float(lif(x).sum())
     assert 0 < spikes < x.numel()
     assert c.summary()["spike_levels"] == 1 and c.summary()["sops"] == spikes * 5 and c.summary()["macs"] == 0
+
+
+def test_binary_lif_single_step_matches_the_loop():
+    from evtrack.network.neurons import lif_multistep
+
+    x = torch.randn(1, 2, 50) * 3
+    loop = torch.stack([lif_multistep(torch.cat([x, x]))[0]])  # first step of a 2-step run
+    assert torch.equal(lif_multistep(x), loop)

@@ -118,6 +118,8 @@ def lif_multistep(x: torch.Tensor, tau: float = 2.0, threshold: float = 1.0) -> 
     ``H[t] = V[t-1] + (X[t] - V[t-1]) / tau``, ``S[t] = H[t] >= threshold``, ``V[t] = H[t] (1 - S[t])``
     (the reset is detached from the gradient, as spikingjelly's ``detach_reset``).
     """
+    if x.shape[0] == 1:  # one step from rest: no membrane to carry (saves the loop and the stack)
+        return heaviside(x / tau - threshold)
     out = []
     v = torch.zeros_like(x[0])
     for t in range(x.shape[0]):
