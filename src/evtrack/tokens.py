@@ -83,6 +83,7 @@ BLOCK_DEFAULTS = {
     "prunable": True,  # maps [T, B, N', C] -> [T, B, N', C] for any token subset (False: channel transitions)
     "accepts_context": False,  # forward(x_kept, context=x_all): keys/values from context
     "accepts_kv_cache": False,  # forward(x, kv_cache=f): attention calls f(k, v) and attends to what it returns
+    "token_wise": False,  # each token's output depends on that token only: nothing to compensate for N/K
 }
 
 
@@ -92,6 +93,7 @@ class TokenBlock(Protocol):
     prunable: bool
     accepts_context: bool
     accepts_kv_cache: bool
+    token_wise: bool
 
 
 def block_flag(block: nn.Module, name: str) -> bool:

@@ -156,10 +156,22 @@ def test_pruning_variants_follow_the_block_attributes():
         apply_pruning(m, "default")
         assert m.pruning["cached_kv"] is cached, arch
         apply_pruning(m, "0.5", full_kv=True)  # every block takes a context
-    m = active(small_config("qkformer"))
+    cfg = small_config("qkformer")  # stage 1 Q-K token attention (token-wise), stage 2 channel attention
+    m = active(cfg)
+    z, x = frames(cfg, batch=1)
+    seen = []
+    first_channel = m.token_stack().blocks[3]  # after 2 token-wise blocks and the merge: same input both runs
+    first_channel.attn.s_mask.register_forward_pre_hook(lambda mod, a: seen.append(a[0].clone()))
+    with torch.no_grad():
+        apply_pruning(m, "0.5", cached_kv=False)
+        m(z, x)
+        apply_pruning(m, "0.5", compensate=True)  # token-wise blocks need none, channel sums get N/K
+        m(z, x)
+    assert torch.allclose(seen[1], seen[0] * 2.0) and seen[0].abs().sum() > 0
+    m = active(dataclasses.replace(cfg, stage_attention=("qk_channel", "qk_channel")))
+    del m.token_stack().blocks[0].attn.token_scale  # a summing block without the attribute is refused
     with pytest.raises(UserError, match="token_scale"):
         apply_pruning(m, "0.5", compensate=True)
-    apply_pruning(m, "1.0/0.5", compensate=True)  # channel attention of stage 2 sums over tokens
 
 
 def test_full_kv_is_exact_for_token_wise_attention():

@@ -81,8 +81,8 @@ class SDTV1Block(nn.Module):
 class QKFormerBlock(nn.Module):
     """``x + QKA(x)``, then ``x + MLP(x)`` (spike-output residuals) with Q-K token or channel attention.
 
-    No key/value cache (the masks come from Q, the output from K). Token attention is token-wise, so it
-    has no ``token_scale`` (``compensate`` cannot apply to it) and ignores ``context``.
+    No key/value cache (the masks come from Q, the output from K). Token attention is token-wise
+    (``token_wise``): no ``token_scale``, nothing for ``compensate`` to rescale, and ``context`` is ignored.
     """
 
     prunable = True
@@ -92,6 +92,7 @@ class QKFormerBlock(nn.Module):
     def __init__(self, dim: int, heads: int, mlp_ratio: float, neuron: Neuron, attention: str) -> None:
         super().__init__()
         self.dim_in = self.dim_out = dim
+        self.token_wise = attention == "qk_token"  # evtrack.tokens: no token sum, nothing to compensate
         if attention == "qk_token":
             self.attn: nn.Module = QKTokenAttention(dim, heads, neuron)
         elif attention == "qk_channel":

@@ -150,7 +150,7 @@ class PrunedBlockStack(nn.Module):
         self._scaled = [scaled_modules(blk) for blk in blocks]
         if compensate:
             for i, (blk, r) in enumerate(zip(blocks, self.keep, strict=True)):
-                if r < 1.0 and not self._scaled[i]:
+                if r < 1.0 and not self._scaled[i] and not block_flag(blk, "token_wise"):
                     raise ValueError(
                         f"compensate=True: block {i} ({type(blk).__name__}) has no module with a `token_scale` "
                         "attribute (docs/design.md)"
