@@ -25,6 +25,7 @@ from evtrack.errors import UserError
 from evtrack.network.head import decode_boxes, hann_window
 from evtrack.network.inputs import frame_representation
 from evtrack.network.model import SDTrackNet
+from evtrack.tokens import block_input_tokens
 from evtrack.tracker.crops import check_init_box, clip_box, crop_around, crop_side, crop_to_box
 
 SHIPPED_CHECKPOINT = "tiny.pt"
@@ -305,8 +306,8 @@ class Tracker:
                      "pruning": getattr(self.model, "pruning", None)}
         if self._counter is not None and self._counter.frames:
             s = self._counter.summary()
-            n_blocks = max(len(s["blocks"]), 1)
-            dense_tokens = n_blocks * self.model.token_layout.n_tokens
+            # what every block of the dense stack reads (stages that merge tokens read fewer)
+            dense_tokens = max(sum(block_input_tokens(self.model.token_stack().blocks, self.model.token_layout)), 1)
             out.update(sops=s["sops"], macs=s["macs"], transformer_sops=s["transformer_sops"],
                        energy_mj=s["energy_mj"], tokens_kept=s["tokens"], tokens_kept_frac=s["tokens"] / dense_tokens,
                        ops_frames=s["frames"])
