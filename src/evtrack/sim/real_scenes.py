@@ -22,9 +22,17 @@ import cv2
 import numpy as np
 
 from evtrack.errors import UserError
-from evtrack.sim.scenes import Scene, SceneConfig, Sprite, limit_event_rate
+from evtrack.sim.scenes import (
+    Scene,
+    SceneConfig,
+    Sprite,
+    finish_scene,
+    low_contrast_gain,
+    occluder_path,
+    random_camera,
+)
 from evtrack.sim.textures import rasterize
-from evtrack.sim.trajectories import SAMPLE_DT_S, Trajectory, camera_trajectory, random_trajectory
+from evtrack.sim.trajectories import Trajectory, random_trajectory
 from evtrack.sim.video import IMREAD_GREY
 
 MIN_CROP_PX = 8.0  # source boxes smaller than this (either side) are not used as target appearances
@@ -124,10 +132,7 @@ def random_real_scene(rng: np.random.Generator, bank: ImageBank, cfg: SceneConfi
     duration = float(rng.uniform(*cfg.duration_s))
     pad = 160
     background = bank.background(rng, (h + 2 * pad, w + 2 * pad))
-    cam_speed = float(rng.uniform(*cfg.camera_speed_px_s))
-    camera = camera_trajectory(rng, duration, cam_speed, zoom_amplitude=0.03 * cam_speed / 40.0)
-    camera = Trajectory(camera.t_s, np.clip(camera.cx, -pad + 20, pad - 20), np.clip(camera.cy, -pad + 20, pad - 20),
-                        camera.scale, camera.angle_deg)
+    cam_speed, camera = random_camera(rng, cfg, duration, pad)
     attrs: dict = {"material": "real", "camera_speed_px_s": round(cam_speed, 1)}
 
     k, frame, box = bank.appearance(rng)
@@ -137,12 +142,8 @@ def random_real_scene(rng: np.random.Generator, bank: ImageBank, cfg: SceneConfi
     speed = float(rng.uniform(*cfg.target_speed_px_s))
     traj = random_trajectory(rng, duration, (h, w), max(tw, th) / 2, base_speed_px_s=speed,
                              fast_factor=cfg.fast_factor, rotation_deg=5.0)
-    gain_t, gain = None, None
-    if rng.random() < cfg.p_low_contrast:
-        gain_t = traj.t_s
-        centre = rng.uniform(0.2, 0.8) * duration
-        width = rng.uniform(0.3, 0.8)
-        gain = 1.0 - rng.uniform(0.5, 0.8) * np.exp(-0.5 * ((gain_t - centre) / (width / 2)) ** 2)
+    gain_t, gain = low_contrast_gain(rng, cfg, traj, duration, depth=(0.5, 0.8))
+    if gain is not None:
         attrs["low_contrast"] = True
     target = image_sprite(frame, box, tw, th, traj, gain_t, gain)
     attrs.update(source=bank.sequences[k].name, size_px=round(size, 1), speed_px_s=round(speed, 1))
@@ -161,25 +162,8 @@ def random_real_scene(rng: np.random.Generator, bank: ImageBank, cfg: SceneConfi
 
     occluders = []
     if rng.random() < cfg.p_occlusion:
-        t_occ = float(rng.uniform(0.25, 0.8) * duration)
-        cx, cy, s, _ = traj.at(t_occ)
-        full = bool(rng.random() < 0.5)
-        extent = max(tw, th) * s
-        ow = extent * (rng.uniform(1.3, 2.0) if full else rng.uniform(0.4, 0.8))
-        oh = max(h, w) * 1.2 if rng.random() < 0.3 else extent * rng.uniform(1.5, 3.0)
-        ang = rng.uniform(0, 2 * np.pi)
-        vel = np.array([np.cos(ang), np.sin(ang)]) * rng.uniform(80, 250)
-        lateral = 0.0 if full else rng.uniform(-0.3, 0.3) * extent
-        start = np.array([cx, cy]) - vel * t_occ + lateral * np.array([-np.sin(ang), np.cos(ang)])
-        otraj = Trajectory.linear(duration, (float(start[0]), float(start[1])), (float(vel[0]), float(vel[1])),
-                                  angle_deg=float(np.rad2deg(ang)))
+        ow, oh, otraj = occluder_path(rng, traj, max(tw, th), duration, (h, w), attrs)
         # a bar of real texture: a region of a real frame of the bar's aspect
         oframe = bank.background(rng, (int(np.ceil(oh)) + 8, int(np.ceil(ow)) + 8))
         occluders.append(image_sprite(oframe, np.array([4.0, 4.0, ow, oh]), ow, oh, otraj))
-        attrs.update(occlusion="full" if full else "partial", occlusion_t_s=round(t_occ, 3))
-    fast = float(np.max(np.hypot(np.diff(traj.cx), np.diff(traj.cy))) / SAMPLE_DT_S)
-    attrs["max_speed_px_s"] = round(fast, 1)
-    attrs["scale_range"] = [round(float(traj.scale.min()), 3), round(float(traj.scale.max()), 3)]
-    scene = Scene((h, w), duration, background, camera, target, distractors, occluders, attrs)
-    limit_event_rate(scene, float(rng.uniform(*cfg.background_rate_ev_s)), cfg.max_rate_ev_s, cfg.rate_threshold)
-    return scene
+    return finish_scene(rng, cfg, (h, w), duration, background, camera, target, distractors, occluders, attrs)

@@ -199,11 +199,7 @@ def random_scene(rng: np.random.Generator, cfg: SceneConfig = SceneConfig()) -> 
     pad = 160
     bg_contrast = float(rng.uniform(*cfg.background_contrast))
     background = make_background(rng, (h + 2 * pad, w + 2 * pad), bg_contrast)
-    cam_speed = float(rng.uniform(*cfg.camera_speed_px_s))
-    camera = camera_trajectory(rng, duration, cam_speed, zoom_amplitude=0.03 * cam_speed / 40.0)
-    # keep the camera offset inside the padded background
-    camera = Trajectory(camera.t_s, np.clip(camera.cx, -pad + 20, pad - 20), np.clip(camera.cy, -pad + 20, pad - 20),
-                        camera.scale, camera.angle_deg)
+    cam_speed, camera = random_camera(rng, cfg, duration, pad)
     attrs.update(background_contrast=round(bg_contrast, 3), camera_speed_px_s=round(cam_speed, 1))
 
     shape_kind = str(rng.choice(SHAPE_KINDS))
@@ -214,13 +210,8 @@ def random_scene(rng: np.random.Generator, cfg: SceneConfig = SceneConfig()) -> 
     speed = float(rng.uniform(*cfg.target_speed_px_s))
     traj = random_trajectory(rng, duration, (h, w), max(tw, th) / 2, base_speed_px_s=speed,
                              fast_factor=cfg.fast_factor)
-    gain_t, gain = None, None
-    if rng.random() < cfg.p_low_contrast:
-        gain_t = traj.t_s
-        centre = rng.uniform(0.2, 0.8) * duration
-        width = rng.uniform(0.3, 0.8)
-        depth = rng.uniform(0.6, 0.9)
-        gain = 1.0 - depth * np.exp(-0.5 * ((gain_t - centre) / (width / 2)) ** 2)
+    gain_t, gain = low_contrast_gain(rng, cfg, traj, duration, depth=(0.6, 0.9))
+    if gain is not None:
         attrs["low_contrast"] = True
     mean = float(rng.uniform(0.2, 0.8))
     contrast = float(rng.uniform(*cfg.target_contrast))
@@ -240,28 +231,61 @@ def random_scene(rng: np.random.Generator, cfg: SceneConfig = SceneConfig()) -> 
 
     occluders = []
     if rng.random() < cfg.p_occlusion:
-        t_occ = float(rng.uniform(0.25, 0.8) * duration)
-        cx, cy, s, _ = traj.at(t_occ)
-        full = bool(rng.random() < 0.5)
-        target_extent = max(tw, th) * s
-        ow = target_extent * (rng.uniform(1.3, 2.0) if full else rng.uniform(0.4, 0.8))
-        oh = max(h, w) * 1.2 if rng.random() < 0.3 else target_extent * rng.uniform(1.5, 3.0)
-        ang = rng.uniform(0, 2 * np.pi)
-        v = rng.uniform(80, 250)
-        vel = np.array([np.cos(ang), np.sin(ang)]) * v
-        # a bar moving perpendicular to its long side sweeps across the target at t_occ
-        bar_angle = float(np.rad2deg(ang))
-        lateral = 0.0 if full else rng.uniform(-0.3, 0.3) * target_extent
-        start = np.array([cx, cy]) - vel * t_occ + lateral * np.array([-np.sin(ang), np.cos(ang)])
-        otraj = Trajectory.linear(duration, (float(start[0]), float(start[1])), (float(vel[0]), float(vel[1])),
-                                  angle_deg=bar_angle)
+        ow, oh, otraj = occluder_path(rng, traj, max(tw, th), duration, (h, w), attrs)
         occluders.append(make_sprite(rng, "rectangle", str(rng.choice(TEXTURE_KINDS)), ow, oh, otraj,
                                      float(rng.uniform(0.1, 0.9)), float(rng.uniform(0.3, 0.8))))
-        attrs.update(occlusion="full" if full else "partial", occlusion_t_s=round(t_occ, 3))
+    return finish_scene(rng, cfg, (h, w), duration, background, camera, target, distractors, occluders, attrs)
+
+
+def random_camera(rng: np.random.Generator, cfg: SceneConfig, duration: float, pad: int) -> tuple[float, Trajectory]:
+    """The camera's speed and ego-motion, its offset kept inside a background padded by ``pad``."""
+    cam_speed = float(rng.uniform(*cfg.camera_speed_px_s))
+    camera = camera_trajectory(rng, duration, cam_speed, zoom_amplitude=0.03 * cam_speed / 40.0)
+    return cam_speed, Trajectory(camera.t_s, np.clip(camera.cx, -pad + 20, pad - 20),
+                                 np.clip(camera.cy, -pad + 20, pad - 20), camera.scale, camera.angle_deg)
+
+
+def low_contrast_gain(rng: np.random.Generator, cfg: SceneConfig, traj: Trajectory, duration: float,
+                      depth: tuple[float, float]) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """With probability ``p_low_contrast``, a Gaussian dip of the target's contrast (times, gain); else Nones."""
+    if rng.random() >= cfg.p_low_contrast:
+        return None, None
+    centre = rng.uniform(0.2, 0.8) * duration
+    width = rng.uniform(0.3, 0.8)
+    d = rng.uniform(*depth)
+    return traj.t_s, 1.0 - d * np.exp(-0.5 * ((traj.t_s - centre) / (width / 2)) ** 2)
+
+
+def occluder_path(rng: np.random.Generator, traj: Trajectory, extent: float, duration: float,
+                  sensor_size: tuple[int, int], attrs: dict) -> tuple[float, float, Trajectory]:
+    """Width, height and path of a bar that sweeps across the target (``extent`` px at scale 1) at a random
+    time, moving perpendicular to its long side: fully or partly covering it (recorded in ``attrs``)."""
+    h, w = sensor_size
+    t_occ = float(rng.uniform(0.25, 0.8) * duration)
+    cx, cy, s, _ = traj.at(t_occ)
+    full = bool(rng.random() < 0.5)
+    target_extent = extent * s
+    ow = target_extent * (rng.uniform(1.3, 2.0) if full else rng.uniform(0.4, 0.8))
+    oh = max(h, w) * 1.2 if rng.random() < 0.3 else target_extent * rng.uniform(1.5, 3.0)
+    ang = rng.uniform(0, 2 * np.pi)
+    vel = np.array([np.cos(ang), np.sin(ang)]) * rng.uniform(80, 250)
+    lateral = 0.0 if full else rng.uniform(-0.3, 0.3) * target_extent
+    start = np.array([cx, cy]) - vel * t_occ + lateral * np.array([-np.sin(ang), np.cos(ang)])
+    otraj = Trajectory.linear(duration, (float(start[0]), float(start[1])), (float(vel[0]), float(vel[1])),
+                              angle_deg=float(np.rad2deg(ang)))
+    attrs.update(occlusion="full" if full else "partial", occlusion_t_s=round(t_occ, 3))
+    return ow, oh, otraj
+
+
+def finish_scene(rng: np.random.Generator, cfg: SceneConfig, sensor_size: tuple[int, int], duration: float,
+                 background: np.ndarray, camera: Trajectory, target: Sprite, distractors: list[Sprite],
+                 occluders: list[Sprite], attrs: dict) -> Scene:
+    """The scene with its motion summary in ``attrs``, kept inside a drawn event-rate budget."""
+    traj = target.traj
     fast = float(np.max(np.hypot(np.diff(traj.cx), np.diff(traj.cy))) / SAMPLE_DT_S)
     attrs["max_speed_px_s"] = round(fast, 1)
     attrs["scale_range"] = [round(float(traj.scale.min()), 3), round(float(traj.scale.max()), 3)]
-    scene = Scene((h, w), duration, background, camera, target, distractors, occluders, attrs)
+    scene = Scene(sensor_size, duration, background, camera, target, distractors, occluders, attrs)
     limit_event_rate(scene, float(rng.uniform(*cfg.background_rate_ev_s)), cfg.max_rate_ev_s, cfg.rate_threshold)
     return scene
 
