@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
@@ -27,22 +26,22 @@ from evtrack.metrics.ope import centers, iou_inclusive
 from evtrack.metrics.results import read_boxes
 
 
-class LossRule(Protocol):
+@dataclass(frozen=True)
+class MissRule:
     """What defines a loss: misses (IoU <= ``miss_iou``) on ``miss_frames`` of ``window`` present frames."""
 
-    miss_iou: float
-    miss_frames: int
-    window: int
+    miss_iou: float = 0.1
+    miss_frames: int = 5
+    window: int = 8
 
 
 CAUSES = ("absent", "fast_motion", "small", "clutter", "other", "none")
 
 
 @dataclass(frozen=True)
-class RealLossRules:
-    miss_iou: float = 0.1
-    miss_frames: int = 5
-    window: int = 8
+class RealLossRules(MissRule):
+    """The loss rule and the thresholds of the causes (module docstring)."""
+
     before: int = 3
     fast_sizes: float = 0.5
     small_px: float = 10.0
@@ -79,7 +78,7 @@ def clutter_ratio(events: np.ndarray, box: np.ndarray, search_factor: float) -> 
     return float(ring / max(n_box / max(w * h, 1.0), 1e-9)) if n_box else float("inf")
 
 
-def first_loss(iou: np.ndarray, absent: np.ndarray, rules: LossRule = RealLossRules()) -> int | None:
+def first_loss(iou: np.ndarray, absent: np.ndarray, rules: MissRule = MissRule()) -> int | None:
     """First present frame (> 0) from which the box misses on ``miss_frames`` of the next ``window``
     present frames (all of them when fewer remain)."""
     miss = iou <= rules.miss_iou

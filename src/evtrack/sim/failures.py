@@ -26,7 +26,7 @@ import numpy as np
 
 from evtrack.datasets.sequence import Sequence
 from evtrack.errors import UserError
-from evtrack.metrics.losses import first_loss, summarise_losses
+from evtrack.metrics.losses import MissRule, first_loss, summarise_losses
 from evtrack.metrics.ope import centers, iou_inclusive
 from evtrack.metrics.results import read_boxes
 from evtrack.sim.dataset import SequenceConfig, dataset_config, ground_truth, sequence_scene, sequence_seed
@@ -36,12 +36,9 @@ CAUSES = ("distractor", "occlusion", "distractor_near", "other", "none")
 
 
 @dataclass(frozen=True)
-class LossRules:
+class LossRules(MissRule):
     """Thresholds of the loss and cause definitions (module docstring)."""
 
-    miss_iou: float = 0.1
-    miss_frames: int = 5
-    window: int = 8
     on_iou: float = 0.2
     occluded_visibility: float = 0.3
     before: int = 6  # frames before the loss inspected for occlusion / a nearby distractor
