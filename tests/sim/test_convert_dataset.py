@@ -96,10 +96,10 @@ def test_bad_input_names_sequence_and_line(tmp_path):
     with pytest.raises(FormatError, match=r"sequence s1: .*7 boxes but .*6 frames"):
         read_sequence(seq, "otb")
     gt.write_text("1,2,3,4\n1,2,x,4\n")
-    with pytest.raises(FormatError, match=r"sequence s1: .*line 2 is not numeric"):
+    with pytest.raises(FormatError, match=r"sequence s1: .*line 2: '1,2,x,4' is not 4 numbers"):
         read_sequence(seq, "otb")
     gt.write_text("1,2,3,4\n\n1,2,3,4\n")
-    with pytest.raises(FormatError, match=r"line 2 is empty"):
+    with pytest.raises(FormatError, match=r"sequence s1: .*line 2: found 0 fields"):
         read_sequence(seq, "otb")
     seq2 = write_otb(tmp_path, "s2", n=6)
     (seq2 / "img" / "00003.jpg").unlink()

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from evtrack.errors import FormatError, UserError
+from evtrack.metrics.results import read_boxes
 from evtrack.sim.video import IMAGE_EXTENSIONS
 
 LAYOUTS = ("otb", "got10k", "lasot")
@@ -73,28 +74,12 @@ def _images(folder: Path) -> list[Path]:
 
 def parse_boxes(path: Path, seq: str) -> tuple[np.ndarray, np.ndarray]:
     """Boxes ``(N, 4)`` and absent flags from a box file; NaN boxes and sides <= 0 count as absent."""
-    rows = []
-    for k, line in enumerate(path.read_text().splitlines(), start=1):
-        text = line.strip()
-        if not text:
-            rows.append(None)
-            continue
-        parts = [p for p in re.split(r"[,\s;]+", text) if p]
-        if len(parts) != 4:
-            raise FormatError(f"sequence {seq}: {path}: line {k} has {len(parts)} fields ({text!r}); "
-                              "expected 4: x,y,w,h")
-        try:
-            rows.append([float(p) for p in parts])
-        except ValueError:
-            raise FormatError(f"sequence {seq}: {path}: line {k} is not numeric ({text!r}); expected x,y,w,h") from None
-    while rows and rows[-1] is None:
-        rows.pop()
-    if any(r is None for r in rows):
-        k = rows.index(None) + 1
-        raise FormatError(f"sequence {seq}: {path}: line {k} is empty; expected one x,y,w,h line per frame")
-    if not rows:
+    try:
+        boxes = read_boxes(path)
+    except FormatError as exc:
+        raise FormatError(f"sequence {seq}: {exc}") from None
+    if not len(boxes):
         raise FormatError(f"sequence {seq}: {path}: no boxes; expected one x,y,w,h line per frame")
-    boxes = np.asarray(rows, dtype=np.float64)
     absent = ~np.isfinite(boxes).all(axis=1) | (np.nan_to_num(boxes[:, 2]) <= 0) | (np.nan_to_num(boxes[:, 3]) <= 0)
     boxes[absent] = 0.0
     return boxes, absent
