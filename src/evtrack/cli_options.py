@@ -84,3 +84,61 @@ def held_out_sequences(args: argparse.Namespace, per_root: int | None) -> dict:
     if per_root is not None and per_root < 1:
         raise UserError(f"the number of sequences per root must be >= 1, got {per_root}")
     return load_roots(args.dataset, args.data, args.split, per_root)
+
+
+# Kept literal so building the CLI does not import torch; tests check they match the scorer's forms.
+SPATIAL_FORMS = ("paper", "official", "global", "deviation")
+DEFAULT_SPATIAL = "deviation"
+
+
+def add_pruning_arguments(p, *, defaults: bool = True) -> None:
+    """The pruning option flags (shared by ``prune`` and ``train``). With ``defaults=False`` every
+    flag defaults to None, so a command can tell given flags from stored settings.
+
+    Only ``--cached-kv`` / ``--no-cached-kv`` (the shipped method vs the official plain pruning) is listed
+    in --help; the ablation variants (score criterion, spatial form, normalisation, ...) are accepted but
+    not listed, named once in the epilog: the method's comparisons need them, everyday use does not."""
+
+    def d(value):
+        return value if defaults else None
+
+    def h(text: str, value=None) -> str:  # ablation flags work but stay out of --help
+        return argparse.SUPPRESS
+
+    p.add_argument("--mode", choices=("reselect", "cumulative"), default=d("reselect"),
+                   help=h("re-score every block, or stop skipped tokens for good", "reselect"))
+    p.add_argument("--criterion", choices=("ir", "random", "density"), default=d("ir"),
+                   help=h("token score: information-retaining, random, or input event density", "ir"))
+    p.add_argument("--keep-template", action="store_const", const=True, default=d(False),
+                   help=h("never prune template tokens"))
+    p.add_argument("--compensate", action="store_const", const=True, default=d(False),
+                   help=h("rescale linear attention by N/K when running on K of N tokens"))
+    p.add_argument("--full-kv", action="store_const", const=True, default=d(False),
+                   help=h("keys/values from all tokens; only kept tokens get attention output and MLP"))
+    p.add_argument("--cached-kv", action=argparse.BooleanOptionalAction, default=None,
+                   help="skipped tokens' keys/values from the last frame they were computed in (online "
+                   "tracking; default: on for blocks that support it unless --full-kv/--compensate); "
+                   "--no-cached-kv: plain pruning (the official code), attention over the kept tokens only")
+    p.add_argument("--spatial", choices=SPATIAL_FORMS, default=d(DEFAULT_SPATIAL),
+                   help=h("IR spatial term: 3x3 neighbourhood ('paper', 'official') or whole map ('global', "
+                          "'deviation')", DEFAULT_SPATIAL))
+    p.add_argument("--normalize", choices=("minmax", "softmax"), default=d("minmax"),
+                   help=h("IR score normalisation", "minmax"))
+    p.add_argument("--temporal-weight", type=float, default=d(1.0), help=h("weight of the IR temporal term", 1.0))
+    p.epilog = ("Ablation variants of the pruning method are accepted but not listed: --mode reselect|cumulative, "
+                "--criterion ir|random|density, --spatial paper|official|global|deviation, --normalize "
+                "minmax|softmax, --temporal-weight W, --keep-template, --compensate, --full-kv (docs/design.md, "
+                "evtrack.pruning).")
+
+
+def options_from_args(args) -> dict:
+    """apply_pruning options of the parsed flags (shared with other commands that take --keep); flags
+    left at None (``add_pruning_arguments(defaults=False)``) are omitted."""
+    opts = dict(
+        mode=args.mode, criterion=args.criterion,
+        prune_template=None if args.keep_template is None else not args.keep_template,
+        compensate=args.compensate, full_kv=args.full_kv,
+        cached_kv=args.cached_kv, spatial=args.spatial, normalize=args.normalize,
+        temporal_weight=args.temporal_weight,
+    )
+    return {k: v for k, v in opts.items() if v is not None}

@@ -190,19 +190,19 @@ def test_cached_kv_needs_kv_cache_blocks_and_excludes_full_kv():
 def test_cli_flags_match_pruning_options():
     import argparse
 
-    from evtrack.commands import prune
+    from evtrack import cli_options
     from evtrack.pruning import PruningOptions
     from evtrack.pruning.scores import SPATIAL_FORMS
 
     p = argparse.ArgumentParser()
-    prune.add_pruning_arguments(p)
+    cli_options.add_pruning_arguments(p)
     cli_forms = next(a.choices for a in p._actions if a.dest == "spatial")
     for form in sorted(set(cli_forms) | set(SPATIAL_FORMS)):  # each form both sides know prunes a model
-        opts = prune.options_from_args(p.parse_args(["--spatial", form]))
+        opts = cli_options.options_from_args(p.parse_args(["--spatial", form]))
         assert apply_pruning(FakeModel(), "0.5", **opts).pruning["spatial"] == form
-    opts = prune.options_from_args(p.parse_args([]))
+    opts = cli_options.options_from_args(p.parse_args([]))
     assert opts == {k: v for k, v in PruningOptions(keep=(1.0,)).to_dict().items() if k in opts}
-    assert prune.options_from_args(p.parse_args(["--full-kv", "--spatial", "global"]))["full_kv"] is True
-    assert "cached_kv" not in prune.options_from_args(p.parse_args([]))  # None: wherever supported
-    assert prune.options_from_args(p.parse_args(["--cached-kv"]))["cached_kv"] is True
-    assert prune.options_from_args(p.parse_args(["--no-cached-kv"]))["cached_kv"] is False
+    assert cli_options.options_from_args(p.parse_args(["--full-kv", "--spatial", "global"]))["full_kv"] is True
+    assert "cached_kv" not in cli_options.options_from_args(p.parse_args([]))  # None: wherever supported
+    assert cli_options.options_from_args(p.parse_args(["--cached-kv"]))["cached_kv"] is True
+    assert cli_options.options_from_args(p.parse_args(["--no-cached-kv"]))["cached_kv"] is False

@@ -36,8 +36,7 @@ def register(subparsers) -> None:
                    help="share of training pairs whose search crop does not hold the target (teaches the score "
                    "to say 'lost'; 0 = positives only, as SDTrack)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    from evtrack.cli_options import keep_help
-    from evtrack.commands.prune import add_pruning_arguments
+    from evtrack.cli_options import add_pruning_arguments, keep_help
 
     p.add_argument("--keep", default=None,
                    help="train token-pruned (TP-Spikformer fine-tuning) with these "
@@ -49,7 +48,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from evtrack.commands.prune import options_from_args
+    from evtrack.cli_options import options_from_args
     from evtrack.errors import UserError
     from evtrack.training.sampler import SamplerConfig
     from evtrack.training.train import TrainConfig, train
