@@ -52,8 +52,12 @@ def test_json_lines_failed_run_leaves_nothing(tmp_path):
 def test_overlay_draws_events_and_box():
     img = render_overlay(events(), (60, 120), result(box=(10.0, 20.0, 30.0, 30.0)))
     assert img.shape == (60, 120, 3)
-    assert tuple(img[5, 0]) == (255, 128, 0) and tuple(img[5, 1]) == (255, 255, 255)  # OFF, ON
-    assert tuple(img[20, 25]) == (0, 255, 0)  # top edge of the box
+    from evtrack.tracker.overlay import PRED_COLOUR, event_image
+
+    off_on = event_image(events(), (60, 120))[5, :2]  # the offline overlay's colours: one renderer
+    assert tuple(img[5, 0]) == tuple(off_on[0]) and tuple(img[5, 1]) == tuple(off_on[1])
+    assert tuple(img[5, 0]) != tuple(img[5, 1]) != tuple(img[30, 60])  # OFF, ON, background differ
+    assert tuple(img[20, 25]) == PRED_COLOUR  # top edge of the box
 
 
 def test_video_output_writes_a_readable_file(tmp_path):

@@ -78,19 +78,15 @@ class BoxStreamOutput:
 
 
 def render_overlay(events: np.ndarray, sensor_size: tuple[int, int], result: StreamResult) -> np.ndarray:
-    """A BGR image of the window: ON events white, OFF events blue, the box green with its score."""
+    """A BGR image of the window in the tracker's overlay style (``tracker.overlay``), with score and latency."""
     import cv2
 
-    h, w = sensor_size
-    img = np.zeros((h, w, 3), np.uint8)
-    if len(events):
-        on = events["p"] > 0
-        img[events["y"][on], events["x"][on]] = (255, 255, 255)
-        img[events["y"][~on], events["x"][~on]] = (255, 128, 0)
-    x, y, bw, bh = (int(round(v)) for v in result.box)
-    cv2.rectangle(img, (x, y), (x + bw, y + bh), (0, 255, 0), 1)
+    from evtrack.tracker.overlay import PRED_COLOUR, draw_box, event_image
+
+    img = event_image(events, sensor_size)
+    draw_box(img, result.box, PRED_COLOUR)
     cv2.putText(img, f"{result.score:.2f} {result.latency_ms:.1f}ms", (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-                (0, 255, 0), 1)
+                PRED_COLOUR, 1)
     return img
 
 
