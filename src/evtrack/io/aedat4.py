@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from evtrack.errors import FormatError, UserError
-from evtrack.io import atomic
-from evtrack.io.events import EVENT_DTYPE, as_events, check_frame_times, is_padded_event_layout
+from evtrack.io.events import EVENT_DTYPE, is_padded_event_layout
 from evtrack.io.reader import EventReader, RecordingInfo
+from evtrack.io.writer import EventWriter
 
 _DV_NAMES = ("timestamp", "x", "y", "polarity")
 _WRITE_PACKET = 1 << 16  # events per EventStore handed to the dv writer
@@ -236,7 +236,7 @@ def _canonical(raw: np.ndarray) -> np.ndarray:
     return out
 
 
-class AEDAT4EventWriter:
+class AEDAT4EventWriter(EventWriter):
     """Streaming AEDAT4 writer (LZ4), optionally with a frame stream of blank frames.
 
     The blank frames exist only to carry ``frame_timestamps_us`` (the APS frame times that ground
@@ -252,15 +252,9 @@ class AEDAT4EventWriter:
         frame_timestamps_us: np.ndarray | None = None,
         camera_name: str = "evtrack",
     ) -> None:
-        if sensor_size is None or len(sensor_size) != 2 or min(int(v) for v in sensor_size) <= 0:
-            raise UserError(f"sensor_size must be (height, width) with positive values, got {sensor_size!r}")
-        self.path = Path(path)
-        if self.path.suffix.lower() != ".aedat4":
-            raise UserError(f"{self.path}: AEDAT4 output must end in .aedat4")
-        self.sensor_size = (int(sensor_size[0]), int(sensor_size[1]))
-        self._frames = (
-            None if frame_timestamps_us is None else check_frame_times(frame_timestamps_us, self.path)
-        )
+        if Path(path).suffix.lower() != ".aedat4":
+            raise UserError(f"{path}: AEDAT4 output must end in .aedat4")
+        super().__init__(path, sensor_size, frame_timestamps_us)
         self._next_frame = 0
         dv = _dv()
         h, w = self.sensor_size
@@ -269,24 +263,7 @@ class AEDAT4EventWriter:
         if self._frames is not None:
             config.addFrameStream((w, h))
             self._blank = np.zeros((h, w), dtype=np.uint8)
-        self._tmp = atomic.temp_path_for(self.path)
         self._writer = dv.io.MonoCameraWriter(str(self._tmp), config)
-        self._n = 0
-        self._last_t: int | None = None
-        self._closed = False
-
-    def __enter__(self) -> AEDAT4EventWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-    @property
-    def n_events(self) -> int:
-        return self._n
 
     def _write_frames_until(self, t_us: int | None) -> None:
         if self._frames is None:
@@ -297,26 +274,9 @@ class AEDAT4EventWriter:
             self._writer.writeFrame(dv.Frame(int(self._frames[i]), self._blank))
         self._next_frame = max(self._next_frame, stop)
 
-    def write(self, events: np.ndarray) -> None:
-        """Append time-sorted events (any structured array with t, x, y, p in microseconds)."""
-        if self._closed:
-            raise ValueError(f"{self.path}: writer is already closed")
-        ev = as_events(events, source=f"events written to {self.path}")
-        if len(ev) == 0:
-            return
-        t = ev["t"]
-        if (self._last_t is not None and t[0] < self._last_t) or np.any(t[1:] < t[:-1]):
-            raise UserError(f"{self.path}: events must be written in time order (around event {self._n})")
-        h, w = self.sensor_size
-        bad = (ev["x"] < 0) | (ev["x"] >= w) | (ev["y"] < 0) | (ev["y"] >= h)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise UserError(
-                f"{self.path}: event {self._n + i} at (x={int(ev['x'][i])}, y={int(ev['y'][i])}) is outside "
-                f"the {w}x{h} sensor"
-            )
+    def _append(self, ev: np.ndarray, original: np.ndarray) -> None:
         dv = _dv()
-        self._write_frames_until(int(t[-1]))
+        self._write_frames_until(int(ev["t"][-1]))
         for s in range(0, len(ev), _WRITE_PACKET):
             part = ev[s : s + _WRITE_PACKET]
             store = dv.EventStore()
@@ -330,27 +290,15 @@ class AEDAT4EventWriter:
             )
             deque(map(store.push_back, items), maxlen=0)
             self._writer.writeEvents(store)
-        self._n += len(ev)
-        self._last_t = int(t[-1])
 
-    def close(self) -> None:
-        """Write remaining frames, flush, and move the file to its final name."""
-        if self._closed:
-            return
-        try:
-            self._write_frames_until(None)
-            del self._writer  # dv finalises the file (data table) in the destructor
-            atomic.commit(self._tmp, self.path)
-        except BaseException:
-            self.abort()
-            raise
-        self._closed = True
+    def _finish(self) -> None:
+        """Write the remaining frames; dv finalises the file (data table) when the writer is deleted."""
+        self._write_frames_until(None)
+        del self._writer
 
-    def abort(self) -> None:
-        self._closed = True
+    def _drop(self) -> None:
         if hasattr(self, "_writer"):
             del self._writer
-        atomic.discard(self._tmp)
 
 
 def write_aedat4(

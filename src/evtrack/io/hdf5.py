@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from evtrack.errors import FormatError, UserError
-from evtrack.io import atomic
-from evtrack.io.events import EVENT_DTYPE, as_events, check_frame_times, concat_events, copy_events
+from evtrack.io.events import EVENT_DTYPE, check_frame_times, concat_events, copy_events
 from evtrack.io.packing import pack_columns
 from evtrack.io.reader import DEFAULT_CHUNK_EVENTS, EventReader, RecordingInfo
+from evtrack.io.writer import EventWriter
 
 FORMAT_NAME = "evtrack-events"
 FORMAT_VERSION = 1
@@ -196,7 +196,7 @@ def _plain(value):
     return value
 
 
-class HDF5EventWriter:
+class HDF5EventWriter(EventWriter):
     """Streaming writer of the evtrack HDF5 layout; the file appears only when closed cleanly.
 
     >>> with HDF5EventWriter("out.h5", sensor_size=(260, 346)) as w:
@@ -213,17 +213,10 @@ class HDF5EventWriter:
         attrs: dict | None = None,
         compression: str | None = "gzip",
     ) -> None:
-        if sensor_size is None or len(sensor_size) != 2 or min(int(v) for v in sensor_size) <= 0:
-            raise UserError(f"sensor_size must be (height, width) with positive values, got {sensor_size!r}")
         if compression not in ("gzip", "lzf", None):
             raise UserError(f"compression must be 'gzip', 'lzf' or None, got {compression!r}")
-        self.path = Path(path)
-        self.sensor_size = (int(sensor_size[0]), int(sensor_size[1]))
-        self._frames = (
-            None if frame_timestamps_us is None else check_frame_times(frame_timestamps_us, self.path)
-        )
+        super().__init__(path, sensor_size, frame_timestamps_us)
         self._attrs = dict(attrs or {})
-        self._tmp = atomic.temp_path_for(self.path)
         h5py = _h5py()
         self._file = h5py.File(self._tmp, "w")
         opts = {"compression": compression, "shuffle": compression is not None}
@@ -239,61 +232,16 @@ class HDF5EventWriter:
         self._ms = self._file.create_dataset(
             "ms_to_idx", shape=(0,), maxshape=(None,), dtype=np.uint64, chunks=(1 << 14,)
         )
-        self._n = 0  # events accepted (written + buffered)
         self._n_written = 0
         self._buffer: list[np.ndarray] = []
         self._n_buffered = 0
-        self._last_t: int | None = None
         self._origin: int | None = None
         self._next_k = 0
-        self._closed = False
 
-    def __enter__(self) -> HDF5EventWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-    @property
-    def n_events(self) -> int:
-        return self._n
-
-    def write(self, events: np.ndarray) -> None:
-        """Append events (any structured array with t, x, y, p; t in microseconds, sorted)."""
-        if self._closed:
-            raise ValueError(f"{self.path}: writer is already closed")
-        ev = as_events(events, source=f"events written to {self.path}")
-        if len(ev) == 0:
-            return
-        t = ev["t"]
-        if self._last_t is not None and t[0] < self._last_t:
-            raise UserError(
-                f"{self.path}: event {self._n} has t = {int(t[0])} us, before the previous event "
-                f"(t = {self._last_t} us); events must be written in time order"
-            )
-        back = np.flatnonzero(t[1:] < t[:-1])
-        if len(back):
-            i = int(back[0])
-            raise UserError(
-                f"{self.path}: event {self._n + i + 1} has t = {int(t[i + 1])} us after t = {int(t[i])} us; "
-                "events must be written in time order"
-            )
-        h, w = self.sensor_size
-        bad = (ev["x"] < 0) | (ev["x"] >= w) | (ev["y"] < 0) | (ev["y"] >= h)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise UserError(
-                f"{self.path}: event {self._n + i} at (x={int(ev['x'][i])}, y={int(ev['y'][i])}) is outside "
-                f"the {w}x{h} sensor"
-            )
-        self._index(t, self._n)
-        self._n += len(ev)
-        self._last_t = int(t[-1])
+    def _append(self, ev: np.ndarray, original: np.ndarray) -> None:
+        self._index(ev["t"], self._n)
         # The caller may reuse its array after write() returns, so the buffer keeps a copy.
-        self._buffer.append(copy_events(ev) if ev is events else ev)
+        self._buffer.append(copy_events(ev) if ev is original else ev)
         self._n_buffered += len(ev)
         if self._n_buffered >= _WRITE_BUFFER:
             self._flush()
@@ -332,38 +280,25 @@ class HDF5EventWriter:
         self._ms.resize((m0 + len(idx),))
         self._ms[m0:] = idx.astype(np.uint64)
 
-    def close(self) -> None:
-        """Finish the index and attributes, then move the file to its final name."""
-        if self._closed:
-            return
-        try:
-            self._flush()
-            self._append_ms(np.array([self._n]))  # sentinel: boundary after the last event
-            self._ms.attrs["origin_us"] = self._origin if self._origin is not None else 0
-            if self._frames is not None:
-                self._file.create_dataset("frame_timestamps_us", data=self._frames)
-            a = self._file.attrs
-            for key, value in self._attrs.items():
-                a[key] = value
-            a["evtrack_format"] = FORMAT_NAME
-            a["format_version"] = FORMAT_VERSION
-            a["sensor_height"], a["sensor_width"] = self.sensor_size
-            a["n_events"] = self._n
-            self._file.close()
-            atomic.commit(self._tmp, self.path)
-        except BaseException:
-            self.abort()
-            raise
-        self._closed = True
+    def _finish(self) -> None:
+        """Finish the index and attributes (the base class then renames the file)."""
+        self._flush()
+        self._append_ms(np.array([self._n]))  # sentinel: boundary after the last event
+        self._ms.attrs["origin_us"] = self._origin if self._origin is not None else 0
+        if self._frames is not None:
+            self._file.create_dataset("frame_timestamps_us", data=self._frames)
+        a = self._file.attrs
+        for key, value in self._attrs.items():
+            a[key] = value
+        a["evtrack_format"] = FORMAT_NAME
+        a["format_version"] = FORMAT_VERSION
+        a["sensor_height"], a["sensor_width"] = self.sensor_size
+        a["n_events"] = self._n
+        self._file.close()
 
-    def abort(self) -> None:
-        """Drop everything written so far; the final path is left untouched."""
-        self._closed = True
-        try:
-            if self._file.id.valid:
-                self._file.close()
-        finally:
-            atomic.discard(self._tmp)
+    def _drop(self) -> None:
+        if self._file.id.valid:
+            self._file.close()
 
 
 def write_hdf5(
