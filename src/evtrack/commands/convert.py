@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from evtrack.commands.info import add_sensor_size_argument, reader_options
+from evtrack.cli_options import add_sensor_size_argument, reader_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

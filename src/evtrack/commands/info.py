@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from evtrack.cli_options import add_sensor_size_argument, reader_options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -23,37 +25,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true",
                    help="print one JSON object (sensor_size_hw is [height, width], the order --sensor-size takes)")
     p.set_defaults(func=run)
-
-
-def _sensor_side(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected two integers H W (e.g. --sensor-size 260 346), got {text!r}") from None
-    if not 0 < value <= 32767:
-        raise argparse.ArgumentTypeError(f"sides must be 1..32767 pixels, got {value}")
-    return value
-
-
-def add_sensor_size_argument(p: argparse.ArgumentParser, help_text: str, default=None) -> None:
-    """``--sensor-size H W`` the same way in every command (``H,W`` is accepted too, see cli.normalize_argv)."""
-    p.add_argument("--sensor-size", nargs=2, type=_sensor_side, metavar=("H", "W"), default=default,
-                   help=f"{help_text}; H W or H,W")
-
-
-def reader_options(args: argparse.Namespace) -> dict:
-    """Reader keyword options from the shared --format/--sensor-size/--time-unit/--columns flags."""
-    opts: dict = {}
-    if args.fmt:
-        opts["fmt"] = args.fmt
-    if args.sensor_size:
-        opts["sensor_size"] = tuple(args.sensor_size)
-    if args.time_unit:
-        opts["time_unit"] = args.time_unit
-    if args.columns:
-        opts["columns"] = args.columns
-    return opts
 
 
 def describe(reader, *, scan: bool = True, progress: bool = True) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from evtrack.commands.info import add_sensor_size_argument
+from evtrack.cli_options import add_sensor_size_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

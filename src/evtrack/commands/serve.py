@@ -6,7 +6,7 @@ import sys
 
 
 def register(subparsers) -> None:
-    from evtrack.commands.info import add_sensor_size_argument
+    from evtrack.cli_options import add_sensor_size_argument
 
     p = subparsers.add_parser(
         "serve", help="replay a recording at real time through a dv NetworkWriter",

@@ -8,8 +8,7 @@ from evtrack.cli_options import add_tracking_arguments, format_ops, ops_summary,
 
 
 def register(subparsers) -> None:
-    from evtrack.cli_options import TRACKING_KEEP_DEFAULT, keep_help
-    from evtrack.commands.info import add_sensor_size_argument
+    from evtrack.cli_options import TRACKING_KEEP_DEFAULT, add_sensor_size_argument, keep_help
 
     p = subparsers.add_parser(
         "track",

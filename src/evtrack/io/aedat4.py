@@ -183,7 +183,7 @@ class AEDAT4Reader(EventReader):
         for batch in self._batches():
             if start_us is not None and batch.size() and batch.getHighestTime() < start_us:
                 continue  # sequential skip: AEDAT4 packets must be decompressed to be passed over
-            ev = _canonical(batch.numpy())
+            ev = from_dv_events(batch.numpy())
             n = len(ev)
             if n <= limit:
                 if n:
@@ -221,7 +221,7 @@ class AEDAT4Reader(EventReader):
 _LAYOUT_OK: dict[np.dtype, bool] = {}  # dv's array dtype -> "is EVENT_DTYPE's bytes" (checked once)
 
 
-def _canonical(raw: np.ndarray) -> np.ndarray:
+def from_dv_events(raw: np.ndarray) -> np.ndarray:
     """A dv packet array (``timestamp, x, y, polarity``) as canonical events: a view when possible."""
     ok = _LAYOUT_OK.get(raw.dtype)
     if ok is None:

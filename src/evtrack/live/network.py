@@ -340,7 +340,7 @@ class _ReaderProcess:
         ctx = mp.get_context("spawn")  # never fork a process that may hold torch threads
         self.conn, child_conn = ctx.Pipe(duplex=True)
         self.proc = ctx.Process(target=reader_main,
-                                args=(child_conn, kind, host, port, serial, cfg.heartbeat_s, EVENT_DTYPE.descr),
+                                args=(child_conn, kind, host, port, serial, cfg.heartbeat_s),
                                 daemon=True, name="evtrack-dv-reader")
         self.proc.start()
         child_conn.close()

@@ -87,9 +87,9 @@ def to_dv_store(events: np.ndarray):
 
 def from_dv_array(arr: np.ndarray) -> np.ndarray:
     """dv's ``EventStore.numpy()`` array (timestamp, x, y, polarity; padded) -> canonical events."""
-    from evtrack.live.reader_process import _canonical
+    from evtrack.io.aedat4 import from_dv_events
 
-    return _canonical(arr, EVENT_DTYPE)
+    return from_dv_events(arr)
 
 
 @dataclass(frozen=True)

@@ -17,21 +17,10 @@ import json
 import struct
 import time
 
-import numpy as np
+from evtrack.io.aedat4 import from_dv_events
 
 
-def _canonical(arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """dv's ``EventStore.numpy()`` array (timestamp, x, y, polarity; padded) -> canonical events."""
-    out = np.empty(len(arr), dtype=dtype)
-    out["t"] = arr["timestamp"]
-    out["x"] = arr["x"]
-    out["y"] = arr["y"]
-    out["p"] = arr["polarity"]
-    return out
-
-
-def reader_main(conn, kind: str, host: str, port: int, serial: str | None, heartbeat_s: float,
-                event_dtype) -> None:
+def reader_main(conn, kind: str, host: str, port: int, serial: str | None, heartbeat_s: float) -> None:
     """Runs dv's reader (network or camera) in a child process; every message is tagged bytes."""
 
     def send(tag: bytes, payload: bytes) -> None:
@@ -40,7 +29,6 @@ def reader_main(conn, kind: str, host: str, port: int, serial: str | None, heart
     def send_json(tag: bytes, obj) -> None:
         send(tag, json.dumps(obj).encode())
 
-    dtype = np.dtype(event_dtype)
     try:
         import dv_processing as dv
 
@@ -62,7 +50,7 @@ def reader_main(conn, kind: str, host: str, port: int, serial: str | None, heart
             batch = reader.getNextEventBatch()
             now = time.monotonic()
             if batch is not None:  # one message per dv packet, even empty: the guard counts them
-                records = _canonical(batch.numpy(), dtype).tobytes() if batch.size() else b""
+                records = from_dv_events(batch.numpy()).tobytes() if batch.size() else b""
                 send(b"E", struct.pack("<d", now) + records)
                 last = now
                 continue
