@@ -215,11 +215,10 @@ def umask_027():
 
 def test_atomic_writers_give_the_umask_mode(tmp_path, umask_027):
     """Every writer goes through evtrack.io.atomic: files get open()'s mode, not mkstemp's 0600 or a fixed 0644."""
-    from evtrack.network.checkpoint import save_checkpoint
-    from evtrack.network.registry import create_model
-
     from evtrack.io import atomic
     from evtrack.metrics.results import write_boxes
+    from evtrack.network.checkpoint import save_checkpoint
+    from evtrack.network.registry import create_model
     from evtrack.tracker.overlay import write_contact_sheet
 
     ev = random_events(100, height=40, width=50, seed=3)
