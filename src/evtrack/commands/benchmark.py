@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-count-ops", action="store_true",
                    help="skip SOP/MAC/energy counting (faster; fps is then the only cost figure)")
     p.add_argument("--workers", type=int, default=1, help="tracking processes on this machine")
-    p.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: cores / workers)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads of torch and the runtime per worker (default: cores / workers)")
     p.add_argument("--out", default="out/benchmark", help="output folder (results, summary.json, plots)")
     p.add_argument("--sequences", nargs="+", default=None, metavar="NAME", help="only these sequences")
     p.add_argument("--limit", type=int, default=None, help="only the first N sequences")

@@ -30,7 +30,7 @@ def register(subparsers) -> None:
     p.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped one)")
     p.add_argument("--keep", default=None, help=keep_help(TRACKING_KEEP_DEFAULT))
     add_tracking_arguments(p)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads of torch and the runtime")
     p.add_argument("--out", default="-", help="JSON lines file ('-' = stdout, the default)")
     p.add_argument("--boxes-port", type=int, default=None, help="also publish boxes as a dv BoundingBox stream")
     p.add_argument("--boxes-host", default="127.0.0.1", help="address for --boxes-port (default loopback)")
