@@ -89,22 +89,40 @@ def pairs():
             for keep in (None, "default")}
 
 
-@settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(0, 2**31 - 1), density=st.floats(0.01, 0.4), keep=st.sampled_from([None, "default"]))
-def test_random_inputs_give_the_same_outputs(pairs, seed, density, keep):
-    """Three frames in a row (the pruned graph's state carries over): outputs agree except where a spike
-    count flipped, which touches a few percent of the cells at most."""
-    ref, other = pairs[keep]
-    cfg = ref.cfg
+PROB_TOL = 0.06  # peak-probability difference a spike flip caused on random inputs: <= 0.04 (a wrong state: >= 0.07)
+
+
+def random_frames(cfg, seed: int, density: float, n: int = 3):
     g = torch.Generator().manual_seed(seed)
     z = (torch.rand(1, 3, cfg.template_size, cfg.template_size, generator=g) < density).float()
+    return z, [(torch.rand(1, 3, cfg.search_size, cfg.search_size, generator=g) < density).float() for _ in range(n)]
+
+
+def compare(ref, other, z, frames):
+    """Per frame: (largest |probability| difference, largest decoded-box difference, exact to EXACT)."""
     ref.runner.reset()
     other.runner.reset()
     z_feat = ref.runner.template(z)
-    assert float(((z_feat - other.runner.template(z)).abs() > 1e-3).float().mean()) <= 0.05
-    for _ in range(3):
-        x = (torch.rand(1, 3, cfg.search_size, cfg.search_size, generator=g) < density).float()
+    rows = []
+    for x in frames:  # one after another: the pruned graph's state carries over
         a, b = ref.runner.search(z_feat, x), other.runner.search(z_feat, x)
-        for k in a:
-            off = (a[k] - b[k]).abs() > 1e-3
-            assert float(off.float().mean()) <= 0.05, (k, float(off.float().mean()))
+        prob = float((torch.sigmoid(a["score"]) - torch.sigmoid(b["score"])).abs().max())
+        box = float((decode_boxes(a)[0] - decode_boxes(b)[0]).abs().max())
+        rows.append((prob, box, max(float((a[k] - b[k]).abs().max()) for k in a) <= EXACT))
+    return rows
+
+
+@settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**31 - 1), density=st.floats(0.01, 0.4), keep=st.sampled_from([None, "default"]))
+def test_random_inputs_give_close_outputs(pairs, seed, density, keep):
+    ref, other = pairs[keep]
+    for prob, box, _ in compare(ref, other, *random_frames(ref.cfg, seed, density)):
+        assert prob <= PROB_TOL and box <= BOX_TOL, (prob, box)
+
+
+@pytest.mark.parametrize("keep", [None, "default"])
+def test_random_inputs_mostly_give_identical_outputs(pairs, keep):
+    """Flips are rare: most frames of random sequences agree to EXACT in every output."""
+    ref, other = pairs[keep]
+    rows = [r for seed in range(8) for r in compare(ref, other, *random_frames(ref.cfg, seed, (0.01, 0.06, 0.2, 0.4)[seed % 4]))]
+    assert np.mean([exact for _, _, exact in rows]) >= 0.75, rows
