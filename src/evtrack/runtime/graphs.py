@@ -22,7 +22,7 @@ from torch import nn
 from evtrack.errors import UserError
 from evtrack.pruning.blocks import PrunedBlockStack
 from evtrack.pruning.scorers import IRScorer
-from evtrack.pruning.scores import ir_scores
+from evtrack.pruning.scores import map_scores
 from evtrack.pruning.select import gather_tokens, map_keep_counts
 from evtrack.tokens import as_maps, block_flag
 
@@ -96,23 +96,37 @@ class GraphPrunedStack(nn.Module):
                 x = blk(x)
                 continue
             prev = state.pop(0) if state is not None else torch.zeros(x.shape[1], n, dtype=x.dtype)
-            scores, last = ir_scores(x, maps, prev, self.opts)
-            out.append(last)
+            out.append(x[-1].mean(-1))  # the scorer's memory for the next frame
             ks = map_keep_counts(maps, self.pruned.keep[i], self.pruned.keep_maps)
             parts = []
             for mp, k in zip(maps, ks, strict=True):
-                s = scores[0, mp.offset : mp.offset + mp.n]
-                top = torch.topk(s, k).indices if k < mp.n else torch.arange(mp.n)
+                if k == mp.n:
+                    parts.append(torch.arange(mp.offset, mp.offset + mp.n))
+                    continue
+                s = map_scores(x, mp, prev, self.opts)[0]
+                top = torch.topk(s, k).indices
                 parts.append(torch.sort(top).values + mp.offset)
             idx = torch.cat(parts)
-            if idx.shape[0] == n:
-                x = blk(x)
+            if idx.shape[0] == n:  # every token kept (a ratio close to 1)
+                x = self._run_all(i, blk, x, state, out)
                 continue
             kept = gather_tokens(x, idx[None])
             y = self._run(i, blk, kept, x, idx, state, out)
             x = _scatter(x, idx, y, 2)
         self.state_out = out
         return x
+
+    def _run_all(self, i, blk, x, state, out) -> torch.Tensor:
+        """A scored block that keeps every token: dense, and its key/value state refreshed from all tokens
+        (torch leaves its cache as it was; the two differ only in what later frames reuse)."""
+        if self.pruned._kv[i] is None:
+            return blk(x)
+        if state is not None:
+            del state[:2]
+        cache = _StoreKV()
+        y = blk(x, context=x, kv_cache=cache)
+        out += [cache.k, cache.v]
+        return y
 
     def _run(self, i, blk, kept, full, idx, state, out) -> torch.Tensor:
         p = self.pruned
