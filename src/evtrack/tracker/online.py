@@ -257,10 +257,12 @@ class Tracker:
         window_us = 20_000
         ev = random_events(max(2_000, h * w // 10), height=h, width=w, duration_us=window_us, seed=0)
         self.count_ops = False
+        warming = getattr(self.runner, "warming", None)  # a runner of several graphs runs each of them
         try:
-            self.init(ev, (w / 2 - 20, h / 2 - 20, 40, 40), sensor_size=(h, w), t0_us=0, t1_us=window_us)
-            for _ in range(n_updates):
-                self.update(ev, t0_us=0, t1_us=window_us)
+            with warming() if warming is not None else contextlib.nullcontext():
+                self.init(ev, (w / 2 - 20, h / 2 - 20, 40, 40), sensor_size=(h, w), t0_us=0, t1_us=window_us)
+                for _ in range(max(n_updates, getattr(self.runner, "warm_up_calls", 0))):
+                    self.update(ev, t0_us=0, t1_us=window_us)
         finally:
             self.sensor_size, self.count_ops = saved_sensor, saved_count
             self.box, self._z_feat = None, None
@@ -356,6 +358,7 @@ def load_tracker(
     n_threads: int | None = None,
     runtime: str = "torch",
     precision: str | None = None,
+    budget=None,
     **tracker_options,
 ) -> Tracker:
     """Tracker from a checkpoint (None: the shipped one), optionally token-pruned (``keep``).
@@ -370,7 +373,9 @@ def load_tracker(
     (``evtrack.runtime.cache``; ``$EVTRACK_CACHE``) and load it from there afterwards; ``checkpoint`` may
     also be a folder written by ``evtrack export``. ``precision`` ("f32", "bf16", "f16") is OpenVINO's
     inference precision (default: the export's, else f32). Op counting (``count_ops``) needs torch and is
-    left off for the graph runtimes.
+    left off for the graph runtimes. ``budget`` (an ``evtrack.runtime.budget.BudgetConfig``) picks the keep
+    schedule per frame from measured step times (graph runtimes; ``keep`` is then ignored); the caller
+    reports each step's time to ``tracker.runner.record`` (``evtrack.live.StreamTracker`` does).
     """
     from evtrack.runtime.runners import RUNTIMES
 
@@ -387,18 +392,42 @@ def load_tracker(
         return _load_exported(path, keep, n_threads, runtime, precision, tracker_options)
     if precision not in (None, "f32") and runtime != "openvino":
         raise UserError(f"precision {precision} needs runtime 'openvino'; {runtime} runs float32")
+    if budget is not None:
+        return _load_budgeted(path, budget, n_threads, runtime, precision, tracker_options)
     model, payload = load_network(path, keep)
     runner = None
     if runtime != "torch":
-        from evtrack.runtime.cache import cached_graphs
-        from evtrack.runtime.export import ExportOptions, file_sha256, read_meta
-        from evtrack.runtime.runners import graph_runner
-
-        folder = cached_graphs(model, file_sha256(path), ExportOptions(), tracking=payload.get("tracking"),
-                               source=str(path))
-        runner = graph_runner(runtime, folder, read_meta(folder), n_threads or torch.get_num_threads(), precision)
+        runner = _cached_runner(model, payload, path, runtime, n_threads, precision)
     return Tracker(model, runner=runner, **online_options(payload.get("tracking", {}),
                                                          bool(getattr(model, "pruning", None)), tracker_options))
+
+
+def _cached_runner(model, payload: dict, path: Path, runtime: str, n_threads, precision):
+    """The graph runner of ``model`` (exported into the graph cache on first use)."""
+    from evtrack.runtime.cache import cached_graphs
+    from evtrack.runtime.export import ExportOptions, file_sha256, read_meta
+    from evtrack.runtime.runners import graph_runner
+
+    folder = cached_graphs(model, file_sha256(path), ExportOptions(), tracking=payload.get("tracking"),
+                           source=str(path))
+    return graph_runner(runtime, folder, read_meta(folder), n_threads or torch.get_num_threads(), precision)
+
+
+def _load_budgeted(path: Path, budget, n_threads, runtime: str, precision, tracker_options: dict) -> Tracker:
+    """Tracker whose keep schedule follows a latency budget (``evtrack.runtime.budget``); graph runtimes only.
+    The online options are the pruned ones when any schedule prunes (``min_score_pruned``)."""
+    from evtrack.runtime.budget import KeepScheduler
+
+    if runtime == "torch":
+        raise UserError("a latency budget switches between exported graphs; expected runtime 'onnx' or "
+                        "'openvino', found 'torch'")
+    runners, pruned, model, payload = [], False, None, {}
+    for schedule in budget.schedules:
+        model, payload = load_network(path, schedule)
+        pruned |= bool(getattr(model, "pruning", None))
+        runners.append((schedule, _cached_runner(model, payload, path, runtime, n_threads, precision)))
+    return Tracker(model, runner=KeepScheduler(runners, budget),
+                   **online_options(payload.get("tracking", {}), pruned, tracker_options))
 
 
 def load_network(path: str | Path, keep=None) -> tuple[torch.nn.Module, dict]:
