@@ -87,3 +87,13 @@ def test_a_missing_runtime_says_how_to_install_it(monkeypatch):
 def test_unknown_runtime_is_named():
     with pytest.raises(UserError, match="runtime is 'tensorrt'; expected one of"):
         load_tracker(runtime="tensorrt")
+
+
+def test_the_cache_key_follows_the_code_that_defines_the_graphs(monkeypatch):
+    from evtrack.runtime.export import ExportOptions
+
+    key = cache.cache_key("abc", {"keep": [0.5], "backend": "numba"}, ExportOptions())
+    assert key == cache.cache_key("abc", {"keep": [0.5], "backend": "torch"}, ExportOptions())  # same graph
+    assert key != cache.cache_key("abc", {"keep": [0.6], "backend": "numba"}, ExportOptions())
+    monkeypatch.setattr(cache, "code_hash", lambda: "edited")
+    assert cache.cache_key("abc", {"keep": [0.5], "backend": "numba"}, ExportOptions()) != key

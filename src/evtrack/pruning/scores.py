@@ -93,6 +93,8 @@ def temporal_change(x: torch.Tensor, prev_mean: torch.Tensor | None) -> tuple[to
     """Temporal term. x: [T, B, n, C]; prev_mean: [B, n] or None -> (score [B, n], last mean [B, n])."""
     m = x.mean(-1)  # [T, B, n]
     first = prev_mean if prev_mean is not None else torch.zeros_like(m[0])
+    if m.shape[0] == 1:  # one time step (the tracker's case): the same value with 4 fewer ops in a graph
+        return (m[0] - first).abs(), m[0]
     seq = torch.cat([first[None], m], 0)
     return (seq[1:] - seq[:-1]).abs().mean(0), m[-1]
 
@@ -144,7 +146,7 @@ def map_scores(
     graphs call it per map, so they need no scatter into a full score vector."""
     t, b, n, c = x.shape
     sl = slice(mp.offset, mp.offset + mp.h * mp.w)
-    fmap = x[:, :, sl].mean(0).reshape(b, mp.h, mp.w, c)
+    fmap = (x[0, :, sl] if t == 1 else x[:, :, sl].mean(0)).reshape(b, mp.h, mp.w, c)
     if opts.spatial == "paper":
         sp = spatial_dissimilarity(fmap, opts.include_center)
     elif opts.spatial == "official":
