@@ -97,3 +97,17 @@ def test_the_cache_key_follows_the_code_that_defines_the_graphs(monkeypatch):
     assert key != cache.cache_key("abc", {"keep": [0.6], "backend": "numba"}, ExportOptions())
     monkeypatch.setattr(cache, "code_hash", lambda: "edited")
     assert cache.cache_key("abc", {"keep": [0.5], "backend": "numba"}, ExportOptions()) != key
+
+
+def test_a_cache_entry_written_meanwhile_by_another_process_is_kept(tmp_path):
+    from evtrack.runtime.export import META_NAME, write_graphs
+    from evtrack.tracker.online import load_network, shipped_checkpoint
+
+    model, _ = load_network(shipped_checkpoint())
+    first = write_graphs(model, tmp_path / "g")
+    (first / "marker").write_text("the other process's export")
+    write_graphs(model, tmp_path / "g", replace=False)
+    assert (first / "marker").is_file() and (first / META_NAME).is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["g"]  # no temporary folder left behind
+    write_graphs(model, tmp_path / "g")  # `evtrack export` replaces
+    assert not (first / "marker").exists()

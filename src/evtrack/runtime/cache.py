@@ -55,5 +55,5 @@ def cached_graphs(model: nn.Module, checkpoint_sha256: str, options: ExportOptio
     folder = cache_root() / "graphs" / cache_key(checkpoint_sha256, getattr(model, "pruning", None), options)
     if not (folder / META_NAME).is_file():
         folder.parent.mkdir(parents=True, exist_ok=True)
-        write_graphs(model, folder, options, tracking=tracking, source=source)
+        write_graphs(model, folder, options, tracking=tracking, source=source, replace=False)
     return folder

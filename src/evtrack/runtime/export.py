@@ -76,11 +76,13 @@ def _to_openvino(onnx_path: Path) -> str:
 
 
 def write_graphs(model: nn.Module, out_dir: str | Path, options: ExportOptions = ExportOptions(), *,
-                 tracking: dict | None = None, source: str = "") -> Path:
+                 tracking: dict | None = None, source: str = "", replace: bool = True) -> Path:
     """Export ``model`` (BN folded, pruning applied or not; it is not modified) into ``out_dir``.
 
     The folder is built under a hidden name beside ``out_dir`` and renamed when complete; an existing
-    export there is replaced, any other non-empty folder is refused.
+    export there is replaced (``replace=False``: kept, and this export discarded: the graph cache, where
+    another process may have written the same graphs meanwhile and may be reading them), any other
+    non-empty folder is refused.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / META_NAME).is_file())):
@@ -125,9 +127,14 @@ def write_graphs(model: nn.Module, out_dir: str | Path, options: ExportOptions =
             "source": source, "torch": torch.__version__,
         }
         (tmp / META_NAME).write_text(json.dumps(meta, indent=1) + "\n")
-        if out_dir.exists():
+        if out_dir.exists() and replace:
             shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
+        try:
+            os.rename(tmp, out_dir)
+        except OSError:
+            if replace or not (out_dir / META_NAME).is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # the same graphs, written by another process
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
