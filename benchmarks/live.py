@@ -11,6 +11,8 @@ conversion rate of the fast path against the plain push_back loop (the baseline)
     python benchmarks/live.py --tracker model --keep 1.0 --keep default --seconds 8 --rounds 3  # compare
     python benchmarks/live.py --tracker model --threads 1 --minutes 10 --loop-only   # memory flatness
     python benchmarks/live.py --recording ../shared/data/events/tonic_sample.aedat4 --loops 20 --threads 1
+    python benchmarks/live.py --recording ../shared/data/events/tonic_sample.aedat4 --loops 20 --threads 1 \
+        --runtime onnx --keep 1.0 --keep default --keep budget:5      # fixed schedules vs a 5 ms budget
 
 Each run also reports the share of windows tracked (the rest were skipped to stay current) and where a
 window's time goes: upstream delay, reader hand-off, push, wait for the worker, compute, JSON output.
@@ -117,7 +119,13 @@ def run_one(rec: Path, n_events: int, args, keep: str | None, loop: bool) -> dic
     if args.tracker == "model":
         from evtrack.tracker import load_tracker
 
-        tracker = load_tracker(args.checkpoint, keep=keep, n_threads=args.threads)
+        budget = None
+        if keep and keep.startswith("budget:"):  # a latency budget picks the schedule per window
+            from evtrack.runtime.budget import BudgetConfig
+
+            budget = BudgetConfig(float(keep.split(":", 1)[1]))
+        tracker = load_tracker(args.checkpoint, keep=None if budget else keep, n_threads=args.threads,
+                               runtime=args.runtime, budget=budget)
         warm_s = tracker.warm_up()  # as evtrack live does before connecting
     else:
         from evtrack.tracker.baselines import CentroidTracker
@@ -183,7 +191,8 @@ def run_one(rec: Path, n_events: int, args, keep: str | None, loop: bool) -> dic
         up = up - up.min() if len(up) else up
         tracked = s["processed_windows"] / max(1, s["processed_windows"] + s["dropped_windows"])
         return {
-            "tracker": args.tracker, "keep": keep or "dense", "window_ms": args.window_ms, "loop": loop,
+            "tracker": args.tracker, "runtime": args.runtime, "keep": keep or "dense",
+            "keep_windows": s.get("keep_windows"), "window_ms": args.window_ms, "loop": loop,
             "max_pending": args.max_pending, "warm_up_s": round(warm_s, 2), "wall_s": round(wall, 1),
             "windows_tracked_pct": round(100 * tracked, 1),
             "p50_ms": round(s.get("latency_p50_ms", float("nan")), 2),
@@ -211,6 +220,8 @@ def main() -> None:
     ap.add_argument("--checkpoint", default=None)
     ap.add_argument("--keep", action="append", default=None, help="repeat: e.g. --keep 1.0 --keep default")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--runtime", choices=("torch", "onnx", "openvino"), default="torch",
+                    help="what runs the network (issue 18); --keep budget:MS = a latency budget of MS (graph runtimes)")
     ap.add_argument("--window-ms", type=float, default=20.0)
     ap.add_argument("--seconds", type=float, default=10.0, help="length of the replayed recording")
     ap.add_argument("--rate", type=float, default=0.5, help="event rate of the synthetic recording (M ev/s)")

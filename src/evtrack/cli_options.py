@@ -8,9 +8,24 @@ from __future__ import annotations
 import argparse
 import math
 
+RUNTIME_HELP = ("what runs the network: torch (eager; the only one that counts SOPs/energy), onnx (ONNX Runtime) "
+                "or openvino; the graph is exported on first use and cached in $EVTRACK_CACHE (default "
+                "~/.cache/evtrack); onnx/openvino need `pip install 'evtrack[runtimes]'` (default torch)")
+PRECISION_HELP = ("inference precision: f32 (default), or bf16 / f16 with --runtime openvino (faster on CPUs that "
+                  "have them; boxes then differ from float32)")
+
+
+def add_runtime_arguments(p: argparse.ArgumentParser, runtimes: bool = True) -> None:
+    """``--runtime`` (unless ``runtimes`` is False) and ``--precision``."""
+    if runtimes:
+        p.add_argument("--runtime", choices=("torch", "onnx", "openvino"), default="torch", help=RUNTIME_HELP)
+    p.add_argument("--precision", choices=("f32", "bf16", "f16"), default=None, help=PRECISION_HELP)
+
 
 def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
-    """Online-tracking options shared by track, demo, benchmark and live (default: the checkpoint's)."""
+    """Online-tracking options shared by track, demo, benchmark and live (default: the checkpoint's), with
+    the runtime flags (:func:`add_runtime_arguments`)."""
+    add_runtime_arguments(p)
     p.add_argument("--min-score", type=float, default=None,
                    help="below this peak score the target counts as lost and the box coasts "
                    "(default: the value stored in the checkpoint, else 0)")
@@ -20,8 +35,10 @@ def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def tracking_options(args: argparse.Namespace) -> dict:
-    """The ``load_tracker`` keyword arguments given on the command line (None = checkpoint default)."""
-    return {"min_score": getattr(args, "min_score", None), "motion": getattr(args, "motion", None)}
+    """The ``load_tracker`` keyword arguments given on the command line (None = checkpoint default), with
+    the runtime and its precision."""
+    return {"min_score": getattr(args, "min_score", None), "motion": getattr(args, "motion", None),
+            "runtime": getattr(args, "runtime", "torch"), "precision": getattr(args, "precision", None)}
 
 
 OPS_KEYS = ("sops", "macs", "transformer_sops", "energy_mj", "tokens_kept", "tokens_kept_frac", "ops_frames")

@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-count-ops", action="store_true",
                    help="skip SOP/MAC/energy counting (faster; fps is then the only cost figure)")
     p.add_argument("--workers", type=int, default=1, help="tracking processes on this machine")
-    p.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: cores / workers)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads of torch and the runtime per worker (default: cores / workers)")
     p.add_argument("--out", default="out/benchmark", help="output folder (results, summary.json, plots)")
     p.add_argument("--sequences", nargs="+", default=None, metavar="NAME", help="only these sequences")
     p.add_argument("--limit", type=int, default=None, help="only the first N sequences")
@@ -87,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
-    if args.checkpoint is not None and not Path(args.checkpoint).is_file():
-        raise UserError(f"--checkpoint {args.checkpoint}: no such file")
+    if args.checkpoint is not None and not Path(args.checkpoint).exists():  # a file, or an `evtrack export` folder
+        raise UserError(f"--checkpoint {args.checkpoint}: no such file or folder")
     sequences = select_sequences(load_dataset(args.dataset, args.root, args.split), args.sequences, args.limit)
     no_events = [s.name for s in sequences if s.events_path is None]
     if no_events:
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         out = {k: v for k, v in report.summary.items() if k not in ("per_sequence", "per_sequence_fps_wall")}
         out.update(dataset=args.dataset, checkpoint=args.checkpoint, keep=args.keep, baseline=args.baseline,
-                   out=str(args.out))
+                   out=str(args.out), runtime=args.runtime, precision=args.precision)
         # cost figures also at the top level (per network call; see Tracker.stats)
         out.update({k: report.stats[k] for k in ("fps", "fps_wall", "sops", "macs", "transformer_sops", "energy_mj",
                                                   "tokens_kept", "tokens_kept_frac") if k in report.stats})

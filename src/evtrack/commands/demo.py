@@ -25,7 +25,7 @@ def register(subparsers) -> None:
     p.add_argument("--keep", default=None, help=keep_help(TRACKING_KEEP_DEFAULT))
     p.add_argument("--checkpoint", default=None, help="use this checkpoint instead of the shipped one")
     add_tracking_arguments(p)
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads of torch and the runtime (default 1)")
     p.add_argument("--no-video", action="store_true", help="skip the overlay video")
     p.set_defaults(func=run)
 
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         "npr": round(ope.npr, 2),
         "fps": round(res.fps, 1),
         "mean_latency_ms": round(1000 * float(res.latency_s[1:].mean()), 2),
-        "keep": args.keep or "1.0",
+        "keep": args.keep or "1.0", "runtime": args.runtime,
         **ops_summary(res.stats),
         "wall_s": round(time.perf_counter() - t_total, 2),
         **files,

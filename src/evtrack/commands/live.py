@@ -30,7 +30,11 @@ def register(subparsers) -> None:
     p.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped one)")
     p.add_argument("--keep", default=None, help=keep_help(TRACKING_KEEP_DEFAULT))
     add_tracking_arguments(p)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads of torch and the runtime")
+    p.add_argument("--latency-budget-ms", type=float, default=None, metavar="MS",
+                   help="pick the token keep schedule per window (dense, official, default, 0.3) so that the p99 "
+                   "latency stays under MS; each JSON line says the 'keep' it used (needs --runtime onnx or "
+                   "openvino; --keep is then not used)")
     p.add_argument("--out", default="-", help="JSON lines file ('-' = stdout, the default)")
     p.add_argument("--boxes-port", type=int, default=None, help="also publish boxes as a dv BoundingBox stream")
     p.add_argument("--boxes-host", default="127.0.0.1", help="address for --boxes-port (default loopback)")
@@ -49,6 +53,8 @@ def register(subparsers) -> None:
 
 
 def _make_tracker(args):
+    from evtrack.errors import UserError
+
     if args.tracker == "centroid":
         from evtrack.tracker.baselines import CentroidTracker
 
@@ -62,7 +68,15 @@ def _make_tracker(args):
     except ImportError:  # not re-exported yet
         from evtrack.tracker.online import load_tracker
 
-    return load_tracker(args.checkpoint, keep=args.keep, n_threads=args.threads, **tracking_options(args))
+    budget = None
+    if args.latency_budget_ms is not None:
+        from evtrack.runtime.budget import BudgetConfig
+
+        if args.keep is not None:
+            raise UserError("--latency-budget-ms picks the keep schedule per window; expected no --keep with it")
+        budget = BudgetConfig(args.latency_budget_ms)
+    return load_tracker(args.checkpoint, keep=args.keep, n_threads=args.threads, budget=budget,
+                        **tracking_options(args))
 
 
 def run(args) -> int:

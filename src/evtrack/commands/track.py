@@ -30,7 +30,7 @@ def register(subparsers) -> None:
     p.add_argument("--video", default=None, help="write an overlay video (mp4)")
     p.add_argument("--checkpoint", default=None, help="tracker checkpoint (default: the shipped tiny.pt)")
     p.add_argument("--keep", default=None, help=keep_help(TRACKING_KEEP_DEFAULT))
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads of torch and the runtime (default 1)")
     add_sensor_size_argument(p, "sensor height and width when the recording does not state them")
     p.add_argument("--json", action="store_true",
                    help="print one JSON summary (updates, fps, SOPs, energy, tokens kept) on stdout; the boxes "
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         import json
 
         summary = {"recording": str(args.recording), "updates": len(res.boxes), "wall_s": round(wall, 3),
-                   "command_wall_s": round(command_s, 3), "fps": round(res.fps, 2), "keep": args.keep or "1.0",
+                   "command_wall_s": round(command_s, 3), "fps": round(res.fps, 2), "keep": args.keep or "1.0", "runtime": args.runtime,
                    **ops}
         if args.out:
             summary["out"] = str(args.out)

@@ -75,8 +75,10 @@ class StreamResult:
     dropped_events: int = 0
     late_events: int = 0
     wall_time: float = 0.0  # time.time() when the result was ready
+    keep: str | None = None  # keep schedule a latency budget picked for this window (None: no budget)
 
     def to_dict(self) -> dict:
+        extra = {"keep": self.keep} if self.keep is not None else {}
         return {
             "type": "box",
             "index": self.index,
@@ -92,6 +94,7 @@ class StreamResult:
             "dropped_events": self.dropped_events,
             "late_events": self.late_events,
             "wall_time": round(self.wall_time, 6),
+            **extra,
         }
 
 
@@ -106,11 +109,14 @@ class StreamStats:
     dropped_events: int = 0
     late_events: int = 0
     discontinuities: int = 0  # time jumps larger than max_gap_us (stream restarted, reconnects)
+    keep_windows: dict = field(default_factory=dict)  # latency budget: updates per keep schedule
     latencies_ms: collections.deque = field(default_factory=lambda: collections.deque(maxlen=100_000))
 
     def summary(self) -> dict:
         lat = np.asarray(self.latencies_ms, dtype=np.float64)
-        out = {k: v for k, v in self.__dict__.items() if k != "latencies_ms"}
+        out = {k: v for k, v in self.__dict__.items() if k not in ("latencies_ms", "keep_windows")}
+        if self.keep_windows:
+            out["keep_windows"] = dict(self.keep_windows)
         if lat.size:
             out.update(latency_p50_ms=float(np.percentile(lat, 50)), latency_p99_ms=float(np.percentile(lat, 99)),
                        latency_max_ms=float(lat.max()))
@@ -291,21 +297,28 @@ class StreamTracker:
     # --------------------------------------------------------------- processing
     def _process(self, t0: int, t1: int, ev: np.ndarray, done_at: float, drops: tuple[int, int, int]) -> StreamResult:
         start = time.perf_counter()
+        budget = getattr(self.tracker, "runner", None)  # a latency budget's scheduler takes the step times
+        budget = budget if hasattr(budget, "record") else None
+        keep = None
         if not self._initialized:
             r = self.tracker.init(ev, self.init_box, sensor_size=self.sensor_size, t0_us=t0, t1_us=t1)
             kind = "init"
             self._initialized = True
         else:
+            keep = budget.current_label if budget is not None else None
             r = self.tracker.update(ev, t0_us=t0, t1_us=t1)
             kind = "update"
         end = time.perf_counter()
+        if keep is not None:
+            budget.record((end - done_at) * 1e3)  # the latency the budget is for, queueing included
+            self._stats.keep_windows[keep] = self._stats.keep_windows.get(keep, 0) + 1
         box = tuple(float(v) for v in (r.box if r is not None else self.init_box))
         score = float(r.score) if r is not None else 1.0
         dw, de, dl = drops
         res = StreamResult(
             index=self._index, kind=kind, t0_us=t0, t1_us=t1, box=box, score=score, n_events=len(ev),
             latency_ms=(end - done_at) * 1e3, compute_ms=(end - start) * 1e3,
-            dropped_windows=dw, dropped_events=de, late_events=dl, wall_time=time.time(),
+            dropped_windows=dw, dropped_events=de, late_events=dl, wall_time=time.time(), keep=keep,
         )
         self._index += 1
         self._stats.processed_windows += 1

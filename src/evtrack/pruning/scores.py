@@ -93,6 +93,8 @@ def temporal_change(x: torch.Tensor, prev_mean: torch.Tensor | None) -> tuple[to
     """Temporal term. x: [T, B, n, C]; prev_mean: [B, n] or None -> (score [B, n], last mean [B, n])."""
     m = x.mean(-1)  # [T, B, n]
     first = prev_mean if prev_mean is not None else torch.zeros_like(m[0])
+    if m.shape[0] == 1:  # one time step (the tracker's case): the same value with 4 fewer ops in a graph
+        return (m[0] - first).abs(), m[0]
     seq = torch.cat([first[None], m], 0)
     return (seq[1:] - seq[:-1]).abs().mean(0), m[-1]
 
@@ -131,24 +133,31 @@ def ir_scores(
     ``prev_mean`` is the second return value of the previous frame's call, or None.
     """
     t, b, n, c = x.shape
-    xm = x.mean(0)  # [B, N, C]
     scores = torch.zeros(b, n, dtype=x.dtype, device=x.device)
-    last = x[-1].mean(-1)
     for mp in maps:
-        sl = slice(mp.offset, mp.offset + mp.h * mp.w)
-        fmap = xm[:, sl].reshape(b, mp.h, mp.w, c)
-        if opts.spatial == "paper":
-            sp = spatial_dissimilarity(fmap, opts.include_center)
-        elif opts.spatial == "official":
-            sp = spatial_dissimilarity_official(fmap)
-        elif opts.spatial in ("global", "deviation"):
-            sp = spatial_global(fmap, opts.spatial)
-        else:
-            raise ValueError(f"spatial: found {opts.spatial!r}; expected one of {SPATIAL_FORMS}")
-        total = normalize_scores(sp.reshape(b, -1), opts.normalize)
-        if opts.temporal_weight != 0.0:
-            prev = prev_mean[:, sl] if prev_mean is not None else None
-            tm, _ = temporal_change(x[:, :, sl], prev)
-            total = total + opts.temporal_weight * normalize_scores(tm, opts.normalize)
-        scores[:, sl] = total
-    return scores, last
+        scores[:, mp.offset : mp.offset + mp.h * mp.w] = map_scores(x, mp, prev_mean, opts)
+    return scores, x[-1].mean(-1)
+
+
+def map_scores(
+    x: torch.Tensor, mp: TokenMap, prev_mean: torch.Tensor | None = None, opts: ScoreOptions = ScoreOptions()
+) -> torch.Tensor:
+    """Scores [B, h*w] of the tokens of one map ``mp`` of x [T, B, N, C] (see :func:`ir_scores`); exported
+    graphs call it per map, so they need no scatter into a full score vector."""
+    t, b, n, c = x.shape
+    sl = slice(mp.offset, mp.offset + mp.h * mp.w)
+    fmap = (x[0, :, sl] if t == 1 else x[:, :, sl].mean(0)).reshape(b, mp.h, mp.w, c)
+    if opts.spatial == "paper":
+        sp = spatial_dissimilarity(fmap, opts.include_center)
+    elif opts.spatial == "official":
+        sp = spatial_dissimilarity_official(fmap)
+    elif opts.spatial in ("global", "deviation"):
+        sp = spatial_global(fmap, opts.spatial)
+    else:
+        raise ValueError(f"spatial: found {opts.spatial!r}; expected one of {SPATIAL_FORMS}")
+    total = normalize_scores(sp.reshape(b, -1), opts.normalize)
+    if opts.temporal_weight != 0.0:
+        prev = prev_mean[:, sl] if prev_mean is not None else None
+        tm, _ = temporal_change(x[:, :, sl], prev)
+        total = total + opts.temporal_weight * normalize_scores(tm, opts.normalize)
+    return total

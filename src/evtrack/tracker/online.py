@@ -90,6 +90,8 @@ class Tracker:
         count_every: with ``count_ops``, count every N-th network call only (1 = every call; default
             ``DEFAULT_COUNT_EVERY``); ``stats()`` reports averages over the counted calls, ``ops_frames``
             how many were counted, and ``fps`` from the uncounted calls (the tracker's real speed).
+        runner: what runs the network (``evtrack.runtime.runners``; default: ``model`` in torch eager
+            mode). Op counting hooks the torch model, so it needs the torch runner.
     """
 
     def __init__(
@@ -104,10 +106,16 @@ class Tracker:
         count_ops: bool = False,
         count_every: int = DEFAULT_COUNT_EVERY,
         representation=None,
+        runner=None,
     ) -> None:
+        from evtrack.runtime.runners import TorchRunner
+
         self.model = model.eval()
         if not getattr(model, "fused", False):
             model.fuse()
+        self.runner = runner if runner is not None else TorchRunner(self.model)
+        if count_ops and not isinstance(self.runner, TorchRunner):
+            raise UserError(f"op counting needs the torch runtime; this tracker runs on {self.runner.name}")
         self.cfg = model.cfg
         self.sensor_size = tuple(sensor_size) if sensor_size is not None else None
         n = self.cfg.search_feat
@@ -174,15 +182,11 @@ class Tracker:
         z = self._frame(events, crop, self.cfg.template_size, t0_us, t1_us)
         if float((z[0, :2] != 0).any(0).float().mean()) < MIN_TEMPLATE_ACTIVE:
             return False
-        with torch.no_grad():  # not inference_mode: the features must stay usable under no_grad
-            self._z_feat = self.model.embed_template(z)
+        self._z_feat = self.runner.template(z)
         return True
 
     def _reset_pruning(self) -> None:
-        if getattr(self.model, "pruning", None):
-            from evtrack.pruning import reset_state
-
-            reset_state(self.model)
+        self.runner.reset()
 
     def update(self, events: np.ndarray, *, t0_us: int | None = None, t1_us: int | None = None) -> TrackResult:
         """Track one event packet; returns the new box (clipped to the sensor) and its score."""
@@ -210,9 +214,8 @@ class Tracker:
         else:
             counted = self.count_ops and self._calls % self.count_every == 0
             self._calls += 1
-            # the op counter works at the torch-function level, so inference mode is fine
-            with torch.inference_mode(), self._ops(counted):
-                out = self.model(None, x, z_feat=self._z_feat)
+            with self._ops(counted):  # the op counter works at the torch-function level
+                out = self.runner.search(self._z_feat, x)
             nb, sc = decode_boxes(out, self.window)
             score = float(sc[0])
             if score >= self.min_score:
@@ -252,10 +255,12 @@ class Tracker:
         window_us = 20_000
         ev = random_events(max(2_000, h * w // 10), height=h, width=w, duration_us=window_us, seed=0)
         self.count_ops = False
+        warming = getattr(self.runner, "warming", None)  # a runner of several graphs runs each of them
         try:
-            self.init(ev, (w / 2 - 20, h / 2 - 20, 40, 40), sensor_size=(h, w), t0_us=0, t1_us=window_us)
-            for _ in range(n_updates):
-                self.update(ev, t0_us=0, t1_us=window_us)
+            with warming() if warming is not None else contextlib.nullcontext():
+                self.init(ev, (w / 2 - 20, h / 2 - 20, 40, 40), sensor_size=(h, w), t0_us=0, t1_us=window_us)
+                for _ in range(max(n_updates, getattr(self.runner, "warm_up_calls", 0))):
+                    self.update(ev, t0_us=0, t1_us=window_us)
         finally:
             self.sensor_size, self.count_ops = saved_sensor, saved_count
             self.box, self._z_feat = None, None
@@ -366,6 +371,9 @@ def load_tracker(
     *,
     keep=None,
     n_threads: int | None = None,
+    runtime: str = "torch",
+    precision: str | None = None,
+    budget=None,
     **tracker_options,
 ) -> Tracker:
     """Tracker from a checkpoint (None: the shipped one), optionally token-pruned (``keep``).
@@ -374,14 +382,74 @@ def load_tracker(
     with an explicit ``keep`` overriding the stored ratios. Online options stored with the weights
     (field ``tracking``, e.g. the ``min_score`` tuned for them; ``min_score_pruned`` when token-pruned)
     are the defaults of the :class:`Tracker`; ``tracker_options`` that are not None override them.
-    """
-    from evtrack.network.checkpoint import load_checkpoint, model_from_payload
 
+    ``runtime`` picks what runs the network: "torch" (eager), "onnx" (ONNX Runtime) or "openvino". The
+    graph runtimes export the (pruned) network on first use into the graph cache
+    (``evtrack.runtime.cache``; ``$EVTRACK_CACHE``) and load it from there afterwards; ``checkpoint`` may
+    also be a folder written by ``evtrack export``. ``precision`` ("f32", "bf16", "f16") is OpenVINO's
+    inference precision (default: the export's, else f32). Op counting (``count_ops``) needs torch and is
+    left off for the graph runtimes. ``budget`` (an ``evtrack.runtime.budget.BudgetConfig``) picks the keep
+    schedule per frame from measured step times (graph runtimes; ``keep`` is then ignored); the caller
+    reports each step's time to ``tracker.runner.record`` (``evtrack.live.StreamTracker`` does).
+    """
+    from evtrack.runtime.runners import RUNTIMES
+
+    if runtime not in RUNTIMES:
+        raise UserError(f"runtime is {runtime!r}; expected one of {RUNTIMES}")
     if n_threads is not None:
         if n_threads < 1:
             raise UserError(f"n_threads must be >= 1, got {n_threads}")
         torch.set_num_threads(n_threads)
+    if runtime != "torch":
+        tracker_options.pop("count_ops", None)
     path = Path(checkpoint) if checkpoint is not None else shipped_checkpoint()
+    if path.is_dir():
+        return _load_exported(path, keep, n_threads, runtime, precision, tracker_options)
+    if precision not in (None, "f32") and runtime != "openvino":
+        raise UserError(f"precision {precision} needs runtime 'openvino'; {runtime} runs float32")
+    if budget is not None:
+        return _load_budgeted(path, budget, n_threads, runtime, precision, tracker_options)
+    model, payload = load_network(path, keep)
+    runner = None
+    if runtime != "torch":
+        runner = _cached_runner(model, payload, path, runtime, n_threads, precision)
+    return Tracker(model, runner=runner, **online_options(payload.get("tracking", {}),
+                                                         bool(getattr(model, "pruning", None)), tracker_options))
+
+
+def _cached_runner(model, payload: dict, path: Path, runtime: str, n_threads, precision):
+    """The graph runner of ``model`` (exported into the graph cache on first use)."""
+    from evtrack.runtime.cache import cached_graphs
+    from evtrack.runtime.export import ExportOptions, file_sha256, read_meta
+    from evtrack.runtime.runners import graph_runner
+
+    folder = cached_graphs(model, file_sha256(path), ExportOptions(), tracking=payload.get("tracking"),
+                           source=str(path))
+    return graph_runner(runtime, folder, read_meta(folder), n_threads or torch.get_num_threads(), precision)
+
+
+def _load_budgeted(path: Path, budget, n_threads, runtime: str, precision, tracker_options: dict) -> Tracker:
+    """Tracker whose keep schedule follows a latency budget (``evtrack.runtime.budget``); graph runtimes only.
+    The online options are the pruned ones when any schedule prunes (``min_score_pruned``)."""
+    from evtrack.runtime.budget import KeepScheduler
+
+    if runtime == "torch":
+        raise UserError("a latency budget switches between exported graphs; expected runtime 'onnx' or "
+                        "'openvino', found 'torch'")
+    runners, pruned, model, payload = [], False, None, {}
+    for schedule in budget.schedules:
+        model, payload = load_network(path, schedule)
+        pruned |= bool(getattr(model, "pruning", None))
+        runners.append((schedule, _cached_runner(model, payload, path, runtime, n_threads, precision)))
+    return Tracker(model, runner=KeepScheduler(runners, budget),
+                   **online_options(payload.get("tracking", {}), pruned, tracker_options))
+
+
+def load_network(path: str | Path, keep=None) -> tuple[torch.nn.Module, dict]:
+    """The BN-folded network of a checkpoint with its stored pruning re-applied (``keep`` overrides the
+    ratios), and the checkpoint payload: what both the tracker and ``evtrack export`` start from."""
+    from evtrack.network.checkpoint import load_checkpoint, model_from_payload
+
     payload = load_checkpoint(path)
     model = model_from_payload(payload, source=str(path))
     model.fuse()
@@ -393,8 +461,28 @@ def load_tracker(
         except ImportError as exc:
             raise UserError(f"--keep {keep}: token pruning is not available in this installation ({exc})") from None
         apply_checkpoint_pruning(model, stored, keep)
-    return Tracker(model, **online_options(payload.get("tracking", {}), bool(getattr(model, "pruning", None)),
-                                           tracker_options))
+    return model, payload
+
+
+def _load_exported(folder: Path, keep, n_threads, runtime: str, precision, tracker_options: dict) -> Tracker:
+    """Tracker over a folder written by ``evtrack export`` (its network config, tracking options, pruning)."""
+    from evtrack.network.config import TrackerConfig
+    from evtrack.network.registry import build_model
+    from evtrack.runtime.export import read_meta
+    from evtrack.runtime.runners import graph_runner
+
+    meta = read_meta(folder)
+    if runtime == "torch":
+        raise UserError(f"{folder} is an exported folder; it runs with runtime 'onnx' or 'openvino' "
+                        "(--runtime), not torch; pass the checkpoint for torch")
+    if keep is not None:
+        fixed = (meta.get("pruning") or {}).get("keep", "dense")
+        raise UserError(f"{folder}: the pruning of an exported folder is fixed ({fixed}); found keep={keep!r}; "
+                        "re-export with --keep instead")
+    model = build_model(TrackerConfig.from_dict(meta["config"], source=str(folder)))  # config only, no weights
+    runner = graph_runner(runtime, folder, meta, n_threads or torch.get_num_threads(), precision)
+    return Tracker(model, runner=runner, **online_options(meta.get("tracking") or {}, bool(meta.get("pruning")),
+                                                         tracker_options))
 
 
 def online_options(stored: dict, pruned: bool, given: dict | None = None) -> dict:
