@@ -92,12 +92,17 @@ def first_loss(iou: np.ndarray, absent: np.ndarray, rules: MissRule = MissRule()
     return None
 
 
+def locate_loss(name: str, gt: np.ndarray, absent: np.ndarray, pred: np.ndarray, rules: MissRule) -> int | None:
+    """The first loss of a tracked sequence (its result boxes ``pred`` against ``gt``), or None."""
+    if pred.shape != gt.shape:
+        raise UserError(f"{name}: {len(pred)} result boxes for {len(gt)} ground-truth frames")
+    return first_loss(iou_inclusive(gt, pred), absent, rules)
+
+
 def sequence_loss(name: str, gt: np.ndarray, absent: np.ndarray, pred: np.ndarray, frame_events,
                   rules: RealLossRules = RealLossRules()) -> RealLoss:
     """``frame_events(i)`` returns the events of frame ``i`` (read only for the frames inspected)."""
-    if pred.shape != gt.shape:
-        raise UserError(f"{name}: {len(pred)} result boxes for {len(gt)} ground-truth frames")
-    loss = first_loss(iou_inclusive(gt, pred), absent, rules)
+    loss = locate_loss(name, gt, absent, pred, rules)
     n = len(gt)
     if loss is None:
         return RealLoss(name, n, None, "none")

@@ -26,7 +26,7 @@ import numpy as np
 
 from evtrack.datasets.sequence import Sequence
 from evtrack.errors import UserError
-from evtrack.metrics.losses import MissRule, first_loss, summarise_losses
+from evtrack.metrics.losses import MissRule, first_loss, locate_loss, summarise_losses
 from evtrack.metrics.ope import centers, iou_inclusive
 from evtrack.metrics.results import read_boxes
 from evtrack.sim.dataset import SequenceConfig, dataset_config, ground_truth, sequence_scene, sequence_seed
@@ -85,9 +85,7 @@ def rebuild_scene(seq: Sequence, split: str, seed: int, cfg: SequenceConfig) -> 
 def sequence_loss(scene: Scene, name: str, times_us: np.ndarray, gt: np.ndarray, absent: np.ndarray,
                   pred: np.ndarray, rules: LossRules = LossRules()) -> SequenceLoss:
     """The first loss of one tracked sequence and its cause (module docstring)."""
-    if pred.shape != gt.shape:
-        raise UserError(f"{name}: {len(pred)} result boxes for {len(gt)} ground-truth frames")
-    loss = first_loss(iou_inclusive(gt, pred), absent, rules)
+    loss = locate_loss(name, gt, absent, pred, rules)
     n = len(gt)
     if loss is None:
         return SequenceLoss(name, n, None, "none")
