@@ -177,7 +177,7 @@ def simulate_frames(source: FrameSource, out: str | Path, sensor: SensorConfig, 
         if spool is not None:
             spool.unlink(missing_ok=True)
     if boxes is not None:
-        _write_groundtruth(out.parent, boxes, ts)
+        write_groundtruth(out.parent, boxes, ts)
     return ConvertResult(n_events, len(ts), n_steps, ts, boxes)
 
 
@@ -192,15 +192,16 @@ def _spool_to_aedat4(spool: Path, out: Path, sensor_size: tuple[int, int], ts: n
             writer.write(chunk)
 
 
-def _write_groundtruth(folder: Path, boxes: np.ndarray, ts: np.ndarray) -> None:
-    """FE108-style ground truth beside the recording (boxes with a zero side count as absent)."""
-    absent = ~(boxes[:, 2:] > 0).all(axis=1)
+def write_groundtruth(folder: Path, boxes: np.ndarray, ts: np.ndarray, absent: np.ndarray | None = None) -> None:
+    """FE108-style ground truth in ``folder``: boxes, absent labels (default: a zero side), frame times."""
+    from evtrack.io.atomic import write_text
+
+    if absent is None:
+        absent = ~(boxes[:, 2:] > 0).all(axis=1)
     files = {
         "groundtruth_rect.txt": "".join(",".join(f"{v:.3f}" for v in b) + "\n" for b in boxes),
         "absent_label.txt": "".join(f"{int(a)}\n" for a in absent),
         "frame_timestamps.txt": "".join(f"{int(t)}\n" for t in ts),
     }
     for name, text in files.items():
-        tmp = folder / f".{name}.tmp"
-        tmp.write_text(text)
-        tmp.replace(folder / name)
+        write_text(folder / name, text)

@@ -96,7 +96,7 @@ def convert_sequence(seq: RGBSequence, seq_dir: Path, cfg: ConvertConfig) -> Con
     """Simulate one sequence into ``seq_dir`` (built under a hidden name, renamed when complete)."""
     import cv2
 
-    from evtrack.sim.convert import UpsampleConfig, simulate_frames
+    from evtrack.sim.convert import UpsampleConfig, simulate_frames, write_groundtruth
     from evtrack.sim.video import IMREAD_GREY, FrameSource
 
     t0 = time.perf_counter()
@@ -116,14 +116,7 @@ def convert_sequence(seq: RGBSequence, seq_dir: Path, cfg: ConvertConfig) -> Con
             raise type(exc)(f"sequence {seq.name}: {exc}") from None
         fh, fw = first.shape[:2]
         scale = np.array([sensor.width / fw, sensor.height / fh, sensor.width / fw, sensor.height / fh])
-        boxes = seq.boxes * scale
-        lines = {
-            "groundtruth_rect.txt": [",".join(f"{v:.3f}" for v in b) for b in boxes],
-            "absent_label.txt": [str(int(a)) for a in seq.absent],
-            "frame_timestamps.txt": [str(int(t)) for t in res.frame_timestamps_us],
-        }
-        for fname, rows in lines.items():
-            (tmp / fname).write_text("".join(r + "\n" for r in rows))
+        write_groundtruth(tmp, seq.boxes * scale, res.frame_timestamps_us, seq.absent)
         meta = {"source": {"path": str(seq.folder), "size_hw": [fh, fw]}, "layout": seq.layout, "fps": fps,
                 "n_frames": len(seq.frames), "n_absent": int(seq.absent.sum()), "n_events": res.n_events,
                 "simulator_steps": res.n_substeps, "sensor": asdict(sensor)}

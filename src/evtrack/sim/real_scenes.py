@@ -33,7 +33,7 @@ from evtrack.sim.scenes import (
 )
 from evtrack.sim.textures import rasterize
 from evtrack.sim.trajectories import Trajectory, random_trajectory
-from evtrack.sim.video import IMREAD_GREY
+from evtrack.sim.video import IMREAD_GREY, to_float
 
 MIN_CROP_PX = 8.0  # source boxes smaller than this (either side) are not used as target appearances
 
@@ -74,8 +74,7 @@ class ImageBank:
         img = cv2.imread(str(path), IMREAD_GREY)
         if img is None:
             raise UserError(f"{path}: not an image OpenCV can read")
-        scale = 65535.0 if img.dtype == np.uint16 else 255.0
-        return img.astype(np.float32) / np.float32(scale)
+        return to_float(img)
 
     def appearance(self, rng: np.random.Generator, seq: int | None = None) -> tuple[int, np.ndarray, np.ndarray]:
         """``(sequence index, grey frame, box)`` of a random usable frame (of sequence ``seq`` if given)."""

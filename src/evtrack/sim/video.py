@@ -50,7 +50,7 @@ class FrameSource:
                 if img.shape != self.frame_size:
                     raise FormatError(f"{f}: frame {i} is {img.shape[1]}x{img.shape[0]}, the first frame was "
                                       f"{self.frame_size[1]}x{self.frame_size[0]}; all frames must have one size")
-                yield i, _to_float(img)
+                yield i, to_float(img)
             return
         cap = cv2.VideoCapture(str(self.path))
         try:
@@ -61,13 +61,14 @@ class FrameSource:
                     break
                 if img.ndim == 3:
                     img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-                yield i, _to_float(img)
+                yield i, to_float(img)
                 i += 1
         finally:
             cap.release()
 
 
-def _to_float(img: np.ndarray) -> np.ndarray:
+def to_float(img: np.ndarray) -> np.ndarray:
+    """Grey intensity in [0, 1] as float32 (8- and 16-bit images, float images clipped)."""
     if img.dtype.kind == "f":  # floating-point TIFF / EXR: taken as intensity in [0, 1]
         return np.clip(img, 0.0, 1.0).astype(np.float32)
     scale = 65535.0 if img.dtype == np.uint16 else 255.0

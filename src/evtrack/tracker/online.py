@@ -164,26 +164,31 @@ class Tracker:
             self.sensor_size = tuple(sensor_size)
         if self.sensor_size is None:
             raise UserError("Tracker.init: sensor size unknown; pass sensor_size=(height, width)")
-        b = check_init_box(box, self.sensor_size)
-        crop = crop_around(b[0] + b[2] / 2, b[1] + b[3] / 2, crop_side(b, self.cfg.template_factor))
         self._reset_pruning()
-        self.box = b.copy()
+        self.box = check_init_box(box, self.sensor_size)
         self._velocity = np.zeros(2)
         self._z_feat = None
-        self._template(events, t0_us, t1_us)
+        crop = self._template(events, t0_us, t1_us)
         return TrackResult(self.box.copy(), 1.0, time.perf_counter() - t, crop)
 
-    def _template(self, events: np.ndarray, t0_us, t1_us) -> bool:
-        """Cache the template features of the current box in ``events``; False (nothing cached) when the
-        crop holds almost no events, e.g. the first frame of a video converted to events. The template is
-        then taken from the next packet that has them, at the box given to :meth:`init`."""
+    def _template(self, events: np.ndarray, t0_us, t1_us) -> tuple[float, float, float, float]:
+        """Cache the template features of the current box in ``events``, unless the crop (returned) holds
+        almost no events, e.g. the first frame of a video converted to events: the template is then taken
+        from the next packet that has them, at the box given to :meth:`init`."""
         b = self.box
         crop = crop_around(b[0] + b[2] / 2, b[1] + b[3] / 2, crop_side(b, self.cfg.template_factor))
         z = self._frame(events, crop, self.cfg.template_size, t0_us, t1_us)
-        if float((z[0, :2] != 0).any(0).float().mean()) < MIN_TEMPLATE_ACTIVE:
-            return False
-        self._z_feat = self.runner.template(z)
-        return True
+        if float((z[0, :2] != 0).any(0).float().mean()) >= MIN_TEMPLATE_ACTIVE:
+            self._z_feat = self.runner.template(z)
+        return crop
+
+    def _account(self, dt: float, counted: bool) -> None:
+        """Add one update's time to the stats (op-counted updates are left out of ``fps``)."""
+        self._frames += 1
+        self._busy_s += dt
+        if not counted:
+            self._plain_frames += 1
+            self._plain_s += dt
 
     def _reset_pruning(self) -> None:
         self.runner.reset()
@@ -194,15 +199,10 @@ class Tracker:
             raise UserError("Tracker.update called before Tracker.init")
         t = time.perf_counter()
         if self._z_feat is None:  # no template yet (init saw no events): take it here, keep the box
-            self._template(events, t0_us, t1_us)
+            crop = self._template(events, t0_us, t1_us)
             dt = time.perf_counter() - t
-            self._frames += 1
-            self._busy_s += dt
-            self._plain_frames += 1
-            self._plain_s += dt
-            b = self.box
-            side = crop_side(b, self.cfg.template_factor)
-            return TrackResult(b.copy(), 0.0, dt, crop_around(b[0] + b[2] / 2, b[1] + b[3] / 2, side))
+            self._account(dt, counted=False)
+            return TrackResult(self.box.copy(), 0.0, dt, crop)
         b = self.box
         prev_c = np.array([b[0] + b[2] / 2, b[1] + b[3] / 2])
         x, crop = self.search_input(events, t0_us=t0_us, t1_us=t1_us)
@@ -232,11 +232,7 @@ class Tracker:
             c = prev_c + self.motion * self._velocity
             self.box = clip_box(np.array([c[0] - b[2] / 2, c[1] - b[3] / 2, b[2], b[3]]), self.sensor_size)
         dt = time.perf_counter() - t
-        self._frames += 1
-        self._busy_s += dt
-        if not counted:
-            self._plain_frames += 1
-            self._plain_s += dt
+        self._account(dt, counted)
         return TrackResult(self.box.copy(), score, dt, crop)
 
     def warm_up(self, n_updates: int = 3) -> float:
