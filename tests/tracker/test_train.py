@@ -114,6 +114,25 @@ def test_resume_with_other_config_is_refused(tmp_path):
         train(bad, sequences=fake_sequences(1))
 
 
+def test_init_from_another_config_copies_the_weights_that_fit(tmp_path):
+    """--init-from: a spikformer run starts with tiny's tensors wherever name and shape fit, at step 0."""
+    tc = TrainConfig(data=tmp_path, out=tmp_path / "tiny", steps=1, batch=2, overrides=SMALL, progress=False)
+    donor = load_checkpoint(train(tc, sequences=fake_sequences(1)))["model"]
+    tc2 = TrainConfig(data=tmp_path, out=tmp_path / "sf", model="spikformer-ilif", steps=1, batch=2, lr=0.0,
+                      warmup_steps=1, min_lr_ratio=0.0, overrides=SMALL, progress=False, init_from=tmp_path / "tiny" / "last.pt")
+    got = load_checkpoint(train(tc2, sequences=fake_sequences(1)))
+    assert got["step"] == 1 and got["extra"]["init_from"].endswith("last.pt")
+    same = [k for k in donor if k in got["model"] and torch.equal(donor[k].float(), got["model"][k].float())]
+    weights = [k for k in donor if k.endswith("weight")]
+    assert set(weights) <= set(same)  # lr 0: every weight is tiny's (BN running stats move in train mode)
+
+
+def test_init_from_and_resume_exclude_each_other(tmp_path, capsys):
+    rc = cli_main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--resume", "a.pt",
+                   "--init-from", "b.pt"])
+    assert rc == 2 and "exclude each other" in capsys.readouterr().err
+
+
 def test_cli_train_then_track(tmp_path, capsys):
     data = write_fake_dataset(tmp_path / "data", n_train=2, n_test=1)
     run = tmp_path / "run"

@@ -26,6 +26,9 @@ def register(subparsers) -> None:
     p.add_argument("--batch", type=int, default=16, help="pairs per step and process")
     p.add_argument("--lr", type=float, default=4e-4, help="peak learning rate (default 4e-4)")
     p.add_argument("--resume", default=None, help="checkpoint to continue from (e.g. OUT/last.pt)")
+    p.add_argument("--init-from", default=None, metavar="CKPT",
+                   help="start a new run from another checkpoint's weights wherever a name and shape fit the "
+                   "--config (e.g. a new backbone from tiny's stem and head); unlike --resume the configs may differ")
     p.add_argument("--export", default=None, help="also write fp16 inference weights here at the end")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -58,12 +61,16 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--{name} must be >= 1, got {getattr(args, name)}")
     if not 0.0 <= args.negative_prob < 1.0:
         raise UserError(f"--negative-prob must be in [0, 1), got {args.negative_prob}")
+    if args.resume and args.init_from:
+        raise UserError("--resume and --init-from exclude each other: --resume continues a checkpoint of the same "
+                        "config, --init-from starts a new run from another config's weights")
     if args.threads is not None and args.threads < 1:
         raise UserError(f"--threads must be >= 1, got {args.threads}")
     tc = TrainConfig(
         data=[Path(d) for d in args.data], out=Path(args.out), model=args.config, split=args.split, steps=args.steps,
         batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads, ckpt_every_s=args.ckpt_every_s,
         resume=Path(args.resume) if args.resume else None,
+        init_from=Path(args.init_from) if args.init_from else None,
         export=Path(args.export) if args.export else None,
         max_sequences=args.max_sequences, data_shares=args.data_shares, progress=not args.no_progress,
         keep=args.keep, pruning=options_from_args(args), sampler=SamplerConfig(negative_prob=args.negative_prob),

@@ -146,6 +146,16 @@ def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], *, source
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
 
 
+def load_matching_state(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> tuple[int, int]:
+    """Copy the entries of ``state`` whose name and shape fit ``model`` (timm-style partial loading, e.g. a
+    new backbone starting from ``tiny``'s stem and head); returns (parameters copied, parameters in total)."""
+    own = model.state_dict()
+    fit = {k: v.to(own[k].dtype) for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+    model.load_state_dict(fit, strict=False)
+    copied = sum(v.numel() for k, v in fit.items() if k in dict(model.named_parameters()))
+    return copied, sum(p.numel() for p in model.parameters())
+
+
 def load_model(path: str | Path, **overrides) -> torch.nn.Module:
     """Rebuild the network of a checkpoint and load its weights (fp32, eval mode)."""
     return model_from_payload(load_checkpoint(path), source=str(path), **overrides)

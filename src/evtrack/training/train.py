@@ -36,7 +36,7 @@ from pathlib import Path
 import torch
 
 from evtrack.errors import UserError
-from evtrack.network.checkpoint import load_checkpoint, load_state, save_checkpoint
+from evtrack.network.checkpoint import load_checkpoint, load_matching_state, load_state, save_checkpoint
 from evtrack.network.registry import build_model, model_config
 from evtrack.training.loss import tracking_loss
 from evtrack.training.sampler import (
@@ -69,6 +69,7 @@ class TrainConfig:
     threads: int | None = None  # torch intra-op threads (None: leave torch's default)
     ckpt_every_s: float = 180.0
     resume: Path | None = None
+    init_from: Path | None = None  # a new run starting from another config's weights where names/shapes fit
     export: Path | None = None  # also write fp16 inference weights here at the end
     max_sequences: int | None = None
     data_shares: list[float] | None = None  # share of the pairs drawn from each --data root (None: by frames)
@@ -145,6 +146,17 @@ def train(
     model = build_model(cfg).to(device)
     if payload is not None:
         load_state(model, payload["model"], source=str(tc.resume))
+    elif tc.init_from is not None:
+        donor = load_checkpoint(tc.init_from)
+        copied, total = load_matching_state(model, donor["model"])
+        if copied == 0:
+            raise UserError(f"--init-from {tc.init_from}: no weight of config {donor['config'].name!r} fits "
+                            f"config {cfg.name!r} (names and shapes differ everywhere)")
+        if rank == 0:
+            import sys
+
+            print(f"train: new run from the weights of {tc.init_from} (config {donor['config'].name!r}) where they "
+                  f"fit: {copied:,} of {total:,} parameters", file=sys.stderr)
     stored = payload.get("pruning") if payload is not None else None
     _apply_training_pruning(model, stored, tc)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
@@ -154,6 +166,8 @@ def train(
         opt.load_state_dict(payload["optimizer"])
         step = int(payload["step"])
     extra = payload.get("extra") if continuing else None  # an interrupted run keeps where it began
+    if payload is None and tc.init_from is not None:
+        extra = {"init_from": str(tc.init_from), "init_params": f"{copied} of {total}"}
     if payload is not None and not continuing:  # a new (fine-tuning) run from the checkpoint's weights
         extra = {"init_from": str(tc.resume), "init_step": int(payload["step"])}
     if rank == 0 and payload is not None:
