@@ -377,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: dict[str, dict] = {}
     if not args.skip_accuracy:
-        from evtrack.metrics.bootstrap import difference_interval
+        from evtrack.metrics.bootstrap import difference_interval, score_interval
 
         opes = {}
         runs = [(n, model, CONFIGS[n], tracking) for n in names]
@@ -401,7 +401,8 @@ def main(argv: list[str] | None = None) -> int:
             ope = opes[n] = result.ope
             stats = result.stats
             rows[n] = {"auc": ope.auc, "pr": ope.pr, "npr": ope.npr, "wall_s": time.perf_counter() - t,
-                       **stats, "pruning": getattr(net, "pruning", None)}
+                       **stats, "pruning": getattr(net, "pruning", None), "auc_ci95": score_interval(ope, "auc"),
+                       "per_sequence_auc": {k: v["auc"] for k, v in ope.per_sequence().items()}}
             if "dense" in opes and n != "dense":
                 # paired over the same sequences: dense minus this configuration
                 rows[n]["auc_gap_ci95"] = difference_interval(opes["dense"], ope, "auc")
