@@ -81,3 +81,28 @@ def test_a_bad_sensor_size_side_is_named(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(normalize_argv(["info", "r.raw", "--sensor-size", "10,x"]))
     assert "expected two integers H W (e.g. --sensor-size 260 346), got 'x'" in capsys.readouterr().err
+
+
+def test_checkpoint_arguments_read_the_same_everywhere():
+    """Every command that takes --checkpoint also takes --backbone (one or the other), listing the shipped
+    names; commands with a positional checkpoint say the same words (issue 21)."""
+    from evtrack.cli_options import checkpoint_values
+    from evtrack.shipped import shipped_checkpoints
+
+    def squeezed(text: str) -> str:  # argparse may wrap inside a hyphenated name such as sdt-v1
+        return "".join(text.split())
+
+    parsers = _subparsers()
+    with_flag = {n: p for n, p in parsers.items() if any("--checkpoint" in a.option_strings for a in p._actions)}
+    assert set(with_flag) == {"track", "demo", "benchmark", "live", "model-info", "tune"}
+    for name, p in with_flag.items():
+        group = next(g for g in p._mutually_exclusive_groups
+                     if any("--checkpoint" in a.option_strings for a in g._group_actions))
+        flags = {a.option_strings[0]: a for a in group._group_actions}
+        assert set(flags) == {"--checkpoint", "--backbone"}, name
+        assert list(flags["--backbone"].choices) == list(shipped_checkpoints()), name
+        assert group.required == (name == "tune"), name
+        folders = name not in ("tune", "model-info")  # these read the weights: no export folders
+        assert squeezed(checkpoint_values(folders)) in squeezed(p.format_help()), name
+    for name in ("compare", "prune", "export", "train"):
+        assert squeezed(checkpoint_values(folders=False)) in squeezed(parsers[name].format_help()), name

@@ -7,12 +7,56 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 RUNTIME_HELP = ("what runs the network: torch (eager; the only one that counts SOPs/energy), onnx (ONNX Runtime) "
                 "or openvino; the graph is exported on first use and cached in $EVTRACK_CACHE (default "
                 "~/.cache/evtrack); onnx/openvino need `pip install 'evtrack[runtimes]'` (default torch)")
 PRECISION_HELP = ("inference precision: f32 (default), or bf16 / f16 with --runtime openvino (faster on CPUs that "
                   "have them; boxes then differ from float32)")
+
+
+def checkpoint_values(folders: bool = True) -> str:
+    """What a checkpoint argument accepts, the same words in every command (the shipped names are read
+    from evtrack/data/, so a checkpoint added there is listed by itself). ``folders=False`` for commands
+    that read the weights (an `evtrack export` folder holds only graphs)."""
+    from evtrack.shipped import shipped_names
+
+    if not folders:
+        return f"a checkpoint file or a shipped name ({shipped_names()})"
+    return f"a checkpoint file, an `evtrack export` folder, or a shipped name ({shipped_names()})"
+
+
+def add_checkpoint_arguments(p: argparse.ArgumentParser, help_text: str = "tracker checkpoint",
+                             default: str | None = "tiny", *, required: bool = False,
+                             folders: bool = True) -> None:
+    """``--checkpoint CKPT`` and ``--backbone NAME`` as a mutually exclusive pair (one of them required
+    with ``required``); read them back with :func:`checkpoint_argument`. ``help_text`` says what the
+    checkpoint is for, ``default`` what is used without either flag (None or ``required``: not said);
+    ``folders``: whether an `evtrack export` folder is accepted."""
+    from evtrack.shipped import shipped_checkpoints
+
+    group = p.add_mutually_exclusive_group(required=required)
+    tail = f"; default: {default}" if default and not required else ""
+    group.add_argument("--checkpoint", default=None, metavar="CKPT",
+                       help=f"{help_text}: {checkpoint_values(folders)}{tail}")
+    group.add_argument("--backbone", default=None, choices=list(shipped_checkpoints()),
+                       help="the shipped checkpoint of this backbone; the same as --checkpoint NAME, but never a "
+                       "file of that name")
+    p.set_defaults(checkpoint_folders=folders)
+
+
+def checkpoint_argument(args: argparse.Namespace) -> Path | None:
+    """The checkpoint ``--checkpoint`` / ``--backbone`` name, resolved to a path (``--backbone``: always the
+    shipped file); None when neither was given (the caller's default, e.g. ``load_tracker``'s tiny). A
+    value that is neither a file or folder nor a shipped name is a UserError listing the shipped names."""
+    from evtrack.shipped import resolve_checkpoint, shipped_checkpoint
+
+    if getattr(args, "backbone", None):
+        return shipped_checkpoint(args.backbone)
+    if getattr(args, "checkpoint", None) is None:
+        return None
+    return resolve_checkpoint(args.checkpoint, "--checkpoint", folders=getattr(args, "checkpoint_folders", True))
 
 
 def add_runtime_arguments(p: argparse.ArgumentParser, runtimes: bool = True) -> None:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from evtrack.cli_options import TRACKING_KEEP_DEFAULT, add_tracking_arguments, keep_help, tracking_options
+from evtrack.cli_options import (
+    TRACKING_KEEP_DEFAULT,
+    add_checkpoint_arguments,
+    add_tracking_arguments,
+    checkpoint_argument,
+    keep_help,
+    tracking_options,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", default="fe108", help="fe108, visevent, felt, coesot, eventvot, synthetic")
     p.add_argument("--root", required=True, help="dataset root")
     p.add_argument("--split", default="test", help="dataset split to run (default test)")
-    p.add_argument("--checkpoint", default=None, help="tracker checkpoint (default: the shipped one)")
+    add_checkpoint_arguments(p)
     p.add_argument("--keep", default=None, help=keep_help(TRACKING_KEEP_DEFAULT))
     add_tracking_arguments(p)
     p.add_argument("--baseline", choices=("stationary", "centroid"), default=None,
@@ -58,11 +65,8 @@ def build_factory(args: argparse.Namespace, threads: int):
     """A picklable ``make_tracker()`` for the runner's worker processes."""
     from functools import partial
 
-    from evtrack.errors import UserError
 
     if args.baseline is not None:
-        if args.checkpoint is not None or args.keep is not None:
-            raise UserError("--baseline cannot be combined with --checkpoint or --keep")
         from evtrack.tracker import baselines
 
         return partial({"stationary": baselines.StationaryTracker, "centroid": baselines.CentroidTracker}[args.baseline])
@@ -72,7 +76,7 @@ def build_factory(args: argparse.Namespace, threads: int):
         from evtrack.tracker.online import load_tracker
     options = {} if args.no_count_ops else {"count_ops": True}
     options.update(tracking_options(args))
-    return partial(load_tracker, args.checkpoint, keep=args.keep, n_threads=threads, **options)
+    return partial(load_tracker, checkpoint_argument(args), keep=args.keep, n_threads=threads, **options)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,8 +91,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
-    if args.checkpoint is not None and not Path(args.checkpoint).exists():  # a file, or an `evtrack export` folder
-        raise UserError(f"--checkpoint {args.checkpoint}: no such file or folder")
+    if args.baseline is not None:
+        if args.checkpoint is not None or args.backbone is not None or args.keep is not None:
+            raise UserError("--baseline cannot be combined with --checkpoint, --backbone or --keep")
+    else:
+        checkpoint_argument(args)  # a file, an `evtrack export` folder or a shipped name, before any work
     sequences = select_sequences(load_dataset(args.dataset, args.root, args.split), args.sequences, args.limit)
     no_events = [s.name for s in sequences if s.events_path is None]
     if no_events:
@@ -114,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
                                title=args.dataset)
     if args.json:
         out = {k: v for k, v in report.summary.items() if k not in ("per_sequence", "per_sequence_fps_wall")}
-        out.update(dataset=args.dataset, checkpoint=args.checkpoint, keep=args.keep, baseline=args.baseline,
+        out.update(dataset=args.dataset, checkpoint=args.backbone or args.checkpoint, keep=args.keep, baseline=args.baseline,
                    out=str(args.out), runtime=args.runtime, precision=args.precision)
         # cost figures also at the top level (per network call; see Tracker.stats)
         out.update({k: report.stats[k] for k in ("fps", "fps_wall", "sops", "macs", "transformer_sops", "energy_mj",

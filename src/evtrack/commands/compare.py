@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from evtrack.cli_options import TRACKING_KEEP_DEFAULT, add_held_out_arguments, keep_help
+from evtrack.cli_options import TRACKING_KEEP_DEFAULT, add_held_out_arguments, checkpoint_values, keep_help
 
 METRICS = ("auc", "pr", "npr")
 COMPARED = ("auc", "pr")
@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="compare checkpoints on the same held-out sequences (paired differences, bootstrap intervals)",
         description=__doc__.split("\n\n", 1)[1],
     )
-    p.add_argument("checkpoints", nargs="+", help="tracker checkpoints; the first is the reference")
+    p.add_argument("checkpoints", nargs="+", metavar="CKPT",
+                   help=f"tracker checkpoints, each {checkpoint_values(folders=False)}; the first is the reference")
     add_held_out_arguments(p)
     p.add_argument("--keep", default=None, help="for every checkpoint, " + keep_help(TRACKING_KEEP_DEFAULT))
     p.add_argument("--max-sequences", type=int, default=None, metavar="N", help="first N sequences of each root")
@@ -33,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def score_checkpoint(checkpoint: str, sequences: dict, keep: str | None, workers: int) -> dict[str, dict[str, float]]:
+def score_checkpoint(checkpoint, sequences: dict, keep: str | None, workers: int) -> dict[str, dict[str, float]]:
     """Per-sequence AUC / PR / NPR of one checkpoint through the benchmark loop (a fresh tracker per
     sequence)."""
     from functools import partial
@@ -74,13 +75,22 @@ def run(args: argparse.Namespace) -> int:
 
     from evtrack.cli_options import held_out_sequences
     from evtrack.errors import UserError
+    from evtrack.shipped import resolve_checkpoint, shipped_names
 
     if args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
-    missing = [c for c in args.checkpoints if not Path(c).is_file()]
+    paths, missing = {}, []
+    for c in args.checkpoints:  # a file or a shipped name; the table keeps the names given
+        try:
+            paths[c] = resolve_checkpoint(c, folders=False)
+        except UserError:
+            if Path(c).exists():  # a folder: its own message
+                raise
+            missing.append(c)
     if missing:
-        raise UserError(f"no such checkpoint: {', '.join(missing)}")
-    if len(set(args.checkpoints)) != len(args.checkpoints):
+        raise UserError(f"no such checkpoint: {', '.join(missing)}; expected checkpoint files or shipped names "
+                        f"({shipped_names()})")
+    if len({p.resolve() for p in paths.values()}) != len(args.checkpoints):
         raise UserError(f"checkpoints must differ, got {' '.join(args.checkpoints)}")
     if args.json:
         from evtrack.io.atomic import check_writable
@@ -88,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.json, "--json")
     sequences = held_out_sequences(args, args.max_sequences)
     t0 = time.perf_counter()
-    scores = {c: score_checkpoint(c, sequences, args.keep, args.workers) for c in args.checkpoints}
+    scores = {c: score_checkpoint(paths[c], sequences, args.keep, args.workers) for c in args.checkpoints}
     table = paired_table(scores)
     pruned = f", token-pruned with --keep {args.keep}" if args.keep else ""
     print(f"\n#### {len(sequences)} held-out sequences from {', '.join(args.data)}{pruned} "

@@ -10,7 +10,9 @@ import argparse
 
 from evtrack.cli_options import (
     TRACKING_KEEP_DEFAULT,
+    add_checkpoint_arguments,
     add_tracking_arguments,
+    checkpoint_argument,
     format_ops,
     keep_help,
     ops_summary,
@@ -23,7 +25,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", default="evtrack_demo", help="output folder for the video and PNG (default ./evtrack_demo)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("--keep", default=None, help=keep_help(TRACKING_KEEP_DEFAULT))
-    p.add_argument("--checkpoint", default=None, help="use this checkpoint instead of the shipped one")
+    add_checkpoint_arguments(p)
     add_tracking_arguments(p)
     p.add_argument("--threads", type=int, default=1, help="CPU threads of torch and the runtime (default 1)")
     p.add_argument("--no-video", action="store_true", help="skip the overlay video")
@@ -68,8 +70,9 @@ def run(args: argparse.Namespace) -> int:
     from evtrack.tracker.overlay import GT_COLOUR, PRED_COLOUR, write_contact_sheet, write_video
 
     t_total = time.perf_counter()
+    checkpoint = checkpoint_argument(args)
     seq = load_sample()
-    tracker = load_tracker(args.checkpoint, keep=args.keep, n_threads=args.threads, count_ops=True,
+    tracker = load_tracker(checkpoint, keep=args.keep, n_threads=args.threads, count_ops=True,
                            **tracking_options(args))
     with seq.open() as reader:
         sensor = reader.info.sensor_size

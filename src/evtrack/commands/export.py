@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from evtrack.cli_options import TRACKING_KEEP_DEFAULT, add_runtime_arguments, keep_help
+from evtrack.cli_options import TRACKING_KEEP_DEFAULT, add_runtime_arguments, checkpoint_values, keep_help
 
 
 def register(subparsers) -> None:
@@ -20,7 +20,7 @@ def register(subparsers) -> None:
         "runs inside the graph; the pruned network's per-frame state (scorer memory, cached keys/values) is an "
         "explicit input and output of the search graph, and search_init is the graph for a sequence's first frame.",
     )
-    p.add_argument("checkpoint", help="tracker checkpoint (.pt); 'shipped' = the checkpoint shipped with evtrack")
+    p.add_argument("checkpoint", help=f"tracker checkpoint: {checkpoint_values(folders=False)}; 'shipped' = tiny")
     p.add_argument("out", help="output folder (created; an earlier export there is replaced)")
     p.add_argument("--format", choices=("onnx", "openvino"), default="onnx",
                    help="onnx (runs on ONNX Runtime and OpenVINO) or openvino (IR .xml/.bin) (default onnx)")
@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from evtrack.errors import UserError
     from evtrack.runtime.export import META_NAME, ExportOptions, write_graphs
     from evtrack.runtime.runners import require
-    from evtrack.tracker.online import load_network, shipped_checkpoint
+    from evtrack.shipped import resolve_checkpoint
+    from evtrack.tracker.online import load_network
 
     options = ExportOptions(format=args.format, precision=args.precision or "f32")
     if options.precision != "f32" and options.format != "openvino":
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     require("onnx")  # torch.onnx.export needs it
     if options.format == "openvino":
         require("openvino")
-    path = shipped_checkpoint() if args.checkpoint == "shipped" else args.checkpoint
+    path = resolve_checkpoint(None if args.checkpoint == "shipped" else args.checkpoint, folders=False)
     model, payload = load_network(path, args.keep)
     out = write_graphs(model, args.out, options, tracking=payload.get("tracking"), source=str(path))
     if args.json:

@@ -6,7 +6,9 @@ import sys
 
 from evtrack.cli_options import (
     TRACKING_KEEP_DEFAULT,
+    add_checkpoint_arguments,
     add_tracking_arguments,
+    checkpoint_argument,
     keep_help,
     parse_box,
     tracking_options,
@@ -27,7 +29,7 @@ def register(subparsers) -> None:
     p.add_argument("--window-ms", type=float, default=20.0, help="tracking window (default 20 ms)")
     p.add_argument("--tracker", choices=("model", "centroid", "stationary"), default="model",
                    help="model = the spiking transformer (default); the others are baselines")
-    p.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped one)")
+    add_checkpoint_arguments(p, "checkpoint of --tracker model")
     p.add_argument("--keep", default=None, help=keep_help(TRACKING_KEEP_DEFAULT))
     add_tracking_arguments(p)
     p.add_argument("--threads", type=int, default=None, help="CPU threads of torch and the runtime")
@@ -75,7 +77,7 @@ def _make_tracker(args):
         if args.keep is not None:
             raise UserError("--latency-budget-ms picks the keep schedule per window; expected no --keep with it")
         budget = BudgetConfig(args.latency_budget_ms)
-    return load_tracker(args.checkpoint, keep=args.keep, n_threads=args.threads, budget=budget,
+    return load_tracker(checkpoint_argument(args), keep=args.keep, n_threads=args.threads, budget=budget,
                         **tracking_options(args))
 
 

@@ -1,14 +1,21 @@
-"""``evtrack model-info``: parameter counts per part and forward latency of a tracker config."""
+"""``evtrack model-info``: parameter counts per part and forward latency of a tracker config, and the
+checkpoints shipped with evtrack."""
 
 from __future__ import annotations
 
 import argparse
 
+from evtrack.cli_options import add_checkpoint_arguments, checkpoint_argument
+
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("model-info", help="parameters and CPU latency of a tracker config")
+    p = subparsers.add_parser("model-info", help="parameters and CPU latency of a tracker config; the shipped "
+                              "checkpoints")
     p.add_argument("--config", default=None, help="config name (default: all registered configs)")
-    p.add_argument("--checkpoint", default=None, help="describe this checkpoint's network instead")
+    add_checkpoint_arguments(p, "describe this checkpoint's network instead", default=None, folders=False)
+    p.add_argument("--shipped", action="store_true",
+                   help="only list the checkpoints shipped with evtrack (name, config, parameters, file); "
+                   "the listing of all configs ends with them too")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads for the latency run")
     p.add_argument("--runs", type=int, default=20, help="timed forwards (after 3 warm-up runs)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -27,6 +34,39 @@ def dense_macs(model, parts: dict, z_feat, x) -> dict[str, int]:
     with torch.inference_mode(), count_ops(model, blocks=parts, dense=True) as counter:
         model(None, x, z_feat=z_feat)
     return {name: int(b["macs"]) for name, b in counter.summary()["blocks"].items()}
+
+
+def shipped_info() -> list[dict]:
+    """Name, config, parameter count, step and file of every shipped checkpoint (no latency run: the
+    parameters are counted on a weightless 'meta' copy of the network)."""
+    import torch
+
+    from evtrack.network.checkpoint import load_checkpoint
+    from evtrack.network.registry import build_model
+    from evtrack.shipped import shipped_checkpoints
+
+    rows = []
+    for name, path in shipped_checkpoints().items():
+        payload = load_checkpoint(path)
+        with torch.device("meta"):
+            model = build_model(payload["config"])
+        rows.append({"name": name, "config": payload["config"].name,
+                     "params": sum(p.numel() for p in model.parameters()), "step": int(payload["step"]),
+                     "pruning": (payload.get("pruning") or {}).get("keep"), "path": str(path),
+                     "mb": round(path.stat().st_size / 1e6, 2)})
+    return rows
+
+
+def format_shipped(rows: list[dict]) -> str:
+    """The shipped-checkpoint lines of the text output (one per checkpoint)."""
+    if not rows:
+        return "shipped checkpoints: none in this installation"
+    lines = ["shipped checkpoints (--checkpoint NAME or --backbone NAME in every command):"]
+    for r in rows:
+        pruned = f", token-pruned {r['pruning']}" if r["pruning"] else ""
+        lines.append(f"  {r['name']:<12} config {r['config']}, {r['params'] / 1e6:.3f} M params, step {r['step']}"
+                     f"{pruned}, {r['mb']:.1f} MB ({r['path']})")
+    return "\n".join(lines)
 
 
 def describe(model, runs: int) -> dict:
@@ -89,14 +129,21 @@ def run(args: argparse.Namespace) -> int:
     if args.threads < 1 or args.runs < 1:
         raise UserError(f"--threads and --runs must be >= 1, got {args.threads} and {args.runs}")
     torch.set_num_threads(args.threads)
-    if args.checkpoint:
-        models = [load_model(args.checkpoint)]
+    checkpoint = checkpoint_argument(args)
+    if args.shipped:
+        if checkpoint or args.config:
+            raise UserError("--shipped lists the shipped checkpoints; expected no --config, --checkpoint or --backbone")
+        rows = shipped_info()
+        print(json.dumps(rows) if args.json else format_shipped(rows))
+        return 0
+    if checkpoint:
+        models = [load_model(checkpoint)]
     else:
         names = [args.config] if args.config else list_models()
         models = [create_model(n) for n in names]
     infos = [describe(m, args.runs) for m in models]
-    if args.checkpoint:  # what the checkpoint carries besides the weights
-        payload = load_checkpoint(args.checkpoint)
+    if checkpoint:  # what the checkpoint carries besides the weights
+        payload = load_checkpoint(checkpoint)
         infos[0].update(step=int(payload["step"]), tracking=payload.get("tracking", {}),
                         pruning=payload.get("pruning"))
     if args.json:
@@ -118,4 +165,6 @@ def run(args: argparse.Namespace) -> int:
         if "tracking" in info:
             print(f"  checkpoint: step {info['step']}, online options {info['tracking'] or 'defaults'}, "
                   f"token pruning {(info['pruning'] or {}).get('keep', 'none')}")
+    if not checkpoint and not args.config:  # the listing of everything ends with the shipped checkpoints
+        print(format_shipped(shipped_info()))
     return 0

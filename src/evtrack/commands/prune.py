@@ -6,7 +6,7 @@ The weights are copied unchanged (pruning is training-free); the settings go int
 
 from __future__ import annotations
 
-from evtrack.cli_options import add_pruning_arguments, keep_help, options_from_args
+from evtrack.cli_options import add_pruning_arguments, checkpoint_values, keep_help, options_from_args
 
 
 def register(subparsers) -> None:
@@ -17,7 +17,7 @@ def register(subparsers) -> None:
         "copied unchanged (pruning is training-free); the settings go into the checkpoint's 'pruning' field, "
         "which load_tracker applies again when the checkpoint is loaded.",
     )
-    p.add_argument("checkpoint", help="trained tracker checkpoint (.pt)")
+    p.add_argument("checkpoint", help=f"trained tracker checkpoint: {checkpoint_values(folders=False)}")
     p.add_argument("--out", required=True, help="where to write the pruned checkpoint (required)")
     p.add_argument("--keep", default="default", help=keep_help("'default'"))
     add_pruning_arguments(p)
@@ -33,9 +33,10 @@ def run(args) -> int:
     from evtrack.network.checkpoint import load_checkpoint, load_state
     from evtrack.network.registry import build_model
     from evtrack.pruning import apply_pruning
+    from evtrack.shipped import resolve_checkpoint
     from evtrack.tokens import block_flag, block_input_tokens
 
-    src, out = Path(args.checkpoint), Path(args.out)
+    src, out = resolve_checkpoint(args.checkpoint, folders=False), Path(args.out)
     payload = load_checkpoint(src)
     cfg = payload["config"]
     model = build_model(cfg)

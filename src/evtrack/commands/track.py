@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from evtrack.cli_options import add_tracking_arguments, format_ops, ops_summary, parse_box, tracking_options
+from evtrack.cli_options import (
+    add_checkpoint_arguments,
+    add_tracking_arguments,
+    checkpoint_argument,
+    format_ops,
+    ops_summary,
+    parse_box,
+    tracking_options,
+)
 
 
 def register(subparsers) -> None:
@@ -28,7 +36,7 @@ def register(subparsers) -> None:
                    help="time of the initial box (default: first event + one window)")
     p.add_argument("--out", default=None, help="write boxes here, one 'x,y,w,h' line per update (default: stdout)")
     p.add_argument("--video", default=None, help="write an overlay video (mp4)")
-    p.add_argument("--checkpoint", default=None, help="tracker checkpoint (default: the shipped tiny.pt)")
+    add_checkpoint_arguments(p)
     p.add_argument("--keep", default=None, help=keep_help(TRACKING_KEEP_DEFAULT))
     p.add_argument("--threads", type=int, default=1, help="CPU threads of torch and the runtime (default 1)")
     add_sensor_size_argument(p, "sensor height and width when the recording does not state them")
@@ -51,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
     t_command = time.perf_counter()
     init = parse_box(args.init)
+    checkpoint = checkpoint_argument(args)  # before any work: a bad name must not wait for the recording
     if args.window_ms is not None and args.window_ms <= 0:
         raise UserError(f"--window-ms must be > 0, got {args.window_ms}")
     for option, path in (("--out", args.out), ("--video", args.video)):
@@ -81,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             edges = np.arange(start, span[1] + window_us, window_us, dtype=np.int64)
         if len(edges) < 2:
             raise UserError(f"{args.recording}: fewer than two update intervals to track")
-        tracker = load_tracker(args.checkpoint, keep=args.keep, n_threads=args.threads,
+        tracker = load_tracker(checkpoint, keep=args.keep, n_threads=args.threads,
                                count_ops=not args.no_count_ops, **tracking_options(args))
         t = time.perf_counter()
         res = track_sequence(tracker, reader, box, edges, progress=True)

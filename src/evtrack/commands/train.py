@@ -6,6 +6,8 @@ import argparse
 
 
 def register(subparsers) -> None:
+    from evtrack.cli_options import checkpoint_values
+
     p = subparsers.add_parser(
         "train",
         help="train a tracker (resumable; under torchrun it uses DDP)",
@@ -28,7 +30,8 @@ def register(subparsers) -> None:
     p.add_argument("--resume", default=None, help="checkpoint to continue from (e.g. OUT/last.pt)")
     p.add_argument("--init-from", default=None, metavar="CKPT",
                    help="start a new run from another checkpoint's weights wherever a name and shape fit the "
-                   "--config (e.g. a new backbone from tiny's stem and head); unlike --resume the configs may differ")
+                   "--config (e.g. a new backbone from tiny's stem and head); unlike --resume the configs may differ; "
+                   f"{checkpoint_values(folders=False)}")
     p.add_argument("--export", default=None, help="also write fp16 inference weights here at the end")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -53,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
     from evtrack.cli_options import options_from_args
     from evtrack.errors import UserError
+    from evtrack.shipped import resolve_checkpoint
     from evtrack.training.sampler import SamplerConfig
     from evtrack.training.train import TrainConfig, train
 
@@ -70,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         data=[Path(d) for d in args.data], out=Path(args.out), model=args.config, split=args.split, steps=args.steps,
         batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads, ckpt_every_s=args.ckpt_every_s,
         resume=Path(args.resume) if args.resume else None,
-        init_from=Path(args.init_from) if args.init_from else None,
+        init_from=resolve_checkpoint(args.init_from, "--init-from", folders=False) if args.init_from else None,
         export=Path(args.export) if args.export else None,
         max_sequences=args.max_sequences, data_shares=args.data_shares, progress=not args.no_progress,
         keep=args.keep, pruning=options_from_args(args), sampler=SamplerConfig(negative_prob=args.negative_prob),

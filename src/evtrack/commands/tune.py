@@ -13,7 +13,12 @@ from __future__ import annotations
 
 import argparse
 
-from evtrack.cli_options import TRACKING_KEEP_DEFAULT, add_held_out_arguments, keep_help
+from evtrack.cli_options import (
+    TRACKING_KEEP_DEFAULT,
+    add_checkpoint_arguments,
+    add_held_out_arguments,
+    keep_help,
+)
 
 DEFAULT_MIN_SCORES = (0.0, 0.15, 0.2, 0.25, 0.3, 0.35)
 DEFAULT_MOTIONS = (0.0, 0.5, 1.0)
@@ -25,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="tune a checkpoint's lost-target threshold and motion prior on held-out sequences (--write stores them)",
         description=__doc__.split("\n\n", 1)[1],
     )
-    p.add_argument("--checkpoint", required=True, help="tracker checkpoint to tune (and write into with --write)")
+    add_checkpoint_arguments(p, "tracker checkpoint to tune (and write into with --write)", required=True, folders=False)
     add_held_out_arguments(p)
     p.add_argument("--sequences", type=int, default=40, metavar="N", help="first N sequences of each root")
     p.add_argument("--min-score", type=float, nargs="+", default=list(DEFAULT_MIN_SCORES), help="thresholds to try")
@@ -80,31 +85,34 @@ def run(args: argparse.Namespace) -> int:
     import itertools
     import json
     import time
-    from pathlib import Path
 
-    from evtrack.cli_options import held_out_sequences
+    from evtrack.cli_options import checkpoint_argument, held_out_sequences
     from evtrack.errors import UserError
     from evtrack.network.checkpoint import load_checkpoint, set_tracking_options
+    from evtrack.shipped import is_shipped_name
 
     if args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
-    if not Path(args.checkpoint).is_file():
-        raise UserError(f"--checkpoint {args.checkpoint}: no such file")
+    checkpoint = checkpoint_argument(args)
+    name = args.backbone or args.checkpoint
+    if args.write and (args.backbone or is_shipped_name(args.checkpoint)):
+        raise UserError(f"--write: {name} is a checkpoint shipped inside the evtrack package; copy it "
+                        f"(cp {checkpoint} mine.pt) and tune the copy, or pass its path to write into it")
     if args.json:
         from evtrack.io.atomic import check_writable
 
         check_writable(args.json, "--json")
     sequences = held_out_sequences(args, args.sequences)
-    stored = load_checkpoint(args.checkpoint).get("tracking", {})
+    stored = load_checkpoint(checkpoint).get("tracking", {})
     motions = args.motion or ([stored.get("motion", 0.0)] if args.keep else list(DEFAULT_MOTIONS))
     grid = [{"min_score": s, "motion": m} for s, m in itertools.product(args.min_score, motions)]
     t0 = time.perf_counter()
     rows = [{**options, **summary} for options, summary in
-            run_grid([(args.checkpoint, sequences, args.keep, o) for o in grid], args.workers)]
+            run_grid([(checkpoint, sequences, args.keep, o) for o in grid], args.workers)]
     wall = time.perf_counter() - t0
     best = max(rows, key=lambda r: r["auc"])
     pruned = f", token-pruned with --keep {args.keep}" if args.keep else ""
-    print(f"\n#### Online options of {args.checkpoint}{pruned} on {args.split} of {', '.join(args.data)} "
+    print(f"\n#### Online options of {name}{pruned} on {args.split} of {', '.join(args.data)} "
           f"({rows[0]['n_sequences']} sequences, {wall:.0f} s)\n")
     print("| min_score | motion | AUC | PR | NPR |")
     print("|---|---|---|---|---|")
@@ -118,11 +126,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         chosen = {"min_score": best["min_score"], "motion": best["motion"]}
     if args.write:
-        set_tracking_options(args.checkpoint, {**stored, **chosen})
-        print(f"\nwrote tracking options {chosen} into {args.checkpoint}")
+        set_tracking_options(checkpoint, {**stored, **chosen})
+        print(f"\nwrote tracking options {chosen} into {checkpoint}")
     if args.json:
         from evtrack.io import atomic
 
-        atomic.write_text(args.json, json.dumps({"checkpoint": args.checkpoint, "rows": rows, "best": chosen,
+        atomic.write_text(args.json, json.dumps({"checkpoint": name, "rows": rows, "best": chosen,
                                                  "wall_s": wall}, indent=1))
     return 0

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +24,10 @@ from evtrack.errors import UserError
 from evtrack.network.head import decode_boxes, hann_window
 from evtrack.network.inputs import frame_representation
 from evtrack.network.model import SDTrackNet
+from evtrack.shipped import SHIPPED_CHECKPOINT, resolve_checkpoint, shipped_checkpoint, shipped_checkpoints  # noqa: F401  (re-exported)
 from evtrack.tokens import block_input_tokens
 from evtrack.tracker.crops import check_init_box, clip_box, crop_around, crop_side, crop_to_box
 
-SHIPPED_CHECKPOINT = "tiny.pt"
 DEFAULT_SIZE_LR = 0.5
 DEFAULT_MIN_SCORE = 0.0
 DEFAULT_MOTION = 0.0
@@ -354,14 +353,6 @@ def track_sequence(
     return SequenceResult(boxes, scores, lat, wall, stats)
 
 
-def shipped_checkpoint() -> Path:
-    """Path of the checkpoint shipped inside the package (``evtrack/data/tiny.pt``)."""
-    path = Path(str(resources.files("evtrack") / "data" / SHIPPED_CHECKPOINT))
-    if not path.is_file():
-        raise UserError(f"shipped checkpoint {path} is missing from this installation; pass --checkpoint")
-    return path
-
-
 def load_tracker(
     checkpoint: str | Path | None = None,
     *,
@@ -372,7 +363,9 @@ def load_tracker(
     budget=None,
     **tracker_options,
 ) -> Tracker:
-    """Tracker from a checkpoint (None: the shipped one), optionally token-pruned (``keep``).
+    """Tracker from a checkpoint, optionally token-pruned (``keep``). ``checkpoint`` is a file, an
+    ``evtrack export`` folder, or a shipped name (``tiny``, ``spikformer``, ...; None = tiny), as
+    :func:`evtrack.shipped.resolve_checkpoint` reads it.
 
     A checkpoint written after pruning carries its settings (field ``pruning``); they are re-applied,
     with an explicit ``keep`` overriding the stored ratios. Online options stored with the weights
@@ -398,7 +391,7 @@ def load_tracker(
         torch.set_num_threads(n_threads)
     if runtime != "torch":
         tracker_options.pop("count_ops", None)
-    path = Path(checkpoint) if checkpoint is not None else shipped_checkpoint()
+    path = resolve_checkpoint(checkpoint)
     if path.is_dir():
         return _load_exported(path, keep, n_threads, runtime, precision, tracker_options)
     if precision not in (None, "f32") and runtime != "openvino":
@@ -443,9 +436,11 @@ def _load_budgeted(path: Path, budget, n_threads, runtime: str, precision, track
 
 def load_network(path: str | Path, keep=None) -> tuple[torch.nn.Module, dict]:
     """The BN-folded network of a checkpoint with its stored pruning re-applied (``keep`` overrides the
-    ratios), and the checkpoint payload: what both the tracker and ``evtrack export`` start from."""
+    ratios), and the checkpoint payload: what both the tracker and ``evtrack export`` start from. ``path``
+    may be a shipped name (:func:`evtrack.shipped.resolve_checkpoint`)."""
     from evtrack.network.checkpoint import load_checkpoint, model_from_payload
 
+    path = resolve_checkpoint(path)
     payload = load_checkpoint(path)
     model = model_from_payload(payload, source=str(path))
     model.fuse()
