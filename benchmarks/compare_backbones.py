@@ -36,13 +36,6 @@ REAL_CONFIGS = ("dense", "ir-default")
 KEEP_OF = {"dense": 1.0, "ir-0.8": 0.8, "ir-0.65": 0.65, "ir-0.5": 0.5, "ir-0.35": 0.35}  # matched ratios
 
 
-def shipped() -> dict[str, str]:
-    from importlib import resources
-
-    data = Path(str(resources.files("evtrack") / "data"))
-    return {p.stem: str(p) for p in sorted(data.glob("*.pt"))}
-
-
 def run_pruning(ckpt: str, data: list[str], split: str, configs, out: Path, threads: int, latency: bool,
                 reuse: bool, max_sequences: int | None = None) -> dict:
     js = out / "pruning.json"
@@ -177,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
                 p.error(f"--checkpoint {item!r}: expected NAME=PATH")
             ckpts[name] = path
     else:
-        ckpts = shipped()
+        from evtrack.shipped import shipped_checkpoints
+
+        ckpts = {name: str(path) for name, path in shipped_checkpoints().items()}
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
