@@ -43,16 +43,14 @@ class _Segments:
     broadcast add and one reduction)."""
 
     def __init__(self, maps, dtype=torch.float32) -> None:
-        n = sum(mp.n for mp in maps)
+        # built from Python lists: each is one constant in a traced graph (indexing ops would be traced)
         self.maps = maps
-        self.map_id = torch.zeros(n, dtype=torch.int64)
-        inside = torch.zeros(len(maps), n, dtype=torch.bool)
-        for m, mp in enumerate(maps):
-            self.map_id[mp.offset : mp.offset + mp.n] = m
-            inside[m, mp.offset : mp.offset + mp.n] = True
-        self.avg = inside.to(dtype) / inside.sum(1, keepdim=True).to(dtype)
-        inf = torch.tensor(float("inf"), dtype=dtype)
-        self.pen_lo = torch.where(inside, torch.zeros((), dtype=dtype), inf)
+        ids = [m for m, mp in enumerate(maps) for _ in range(mp.n)]
+        inside = [[i == m for i in ids] for m in range(len(maps))]
+        self.map_id = torch.tensor(ids, dtype=torch.int64)
+        self.avg = torch.tensor([[float(v) / mp.n for v in row] for row, mp in zip(inside, maps, strict=True)],
+                                dtype=dtype)
+        self.pen_lo = torch.tensor([[0.0 if v else float("inf") for v in row] for row in inside], dtype=dtype)
         self.pen_hi = -self.pen_lo
 
     def per_token(self, v: torch.Tensor) -> torch.Tensor:
@@ -81,7 +79,7 @@ def graph_scores(x: torch.Tensor, seg: _Segments, prev: torch.Tensor | None,
     reduction for both terms. Same values as the torch scorer up to float summation order.
     x [T, B, N, C], prev [B, N] or None (first frame) -> (scores [B, N], last step's channel mean [B, N])."""
     t = x.shape[0]
-    f = x[0] if t == 1 else x.mean(0)  # [B, N, C]
+    f = x.squeeze(0) if t == 1 else x.mean(0)  # [B, N, C] (squeeze, not x[0]: no copy in a graph)
     if opts.spatial in ("global", "deviation"):
         mean = (seg.avg @ f).index_select(1, seg.map_id) if len(seg.maps) > 1 else f.mean(1, keepdim=True)
         if opts.spatial == "deviation":
@@ -97,15 +95,17 @@ def graph_scores(x: torch.Tensor, seg: _Segments, prev: torch.Tensor | None,
                     else spatial_dissimilarity_official(fmap))
             parts.append(term.reshape(b, mp.n))
         sp = torch.cat(parts, -1)
-    m = x.mean(-1)  # [T, B, N]
+    last = f.mean(-1) if t == 1 else x[-1].mean(-1)  # [B, N]
     if opts.temporal_weight == 0.0:
-        return _normalize_maps(sp, seg, opts.normalize), m[-1]
+        return _normalize_maps(sp, seg, opts.normalize), last
     if t == 1:
-        tm = m[0].abs() if prev is None else (m[0] - prev).abs()
+        tm = last.abs() if prev is None else (last - prev).abs()
     else:
         tm, _ = temporal_change(x, prev)
-    both = _normalize_maps(torch.stack([sp, tm]), seg, opts.normalize)
-    return both[0] + opts.temporal_weight * both[1], m[-1]
+    both = _normalize_maps(torch.cat([sp, tm]), seg, opts.normalize).reshape(2, *sp.shape)
+    if opts.temporal_weight == 1.0:
+        return both.sum(0), last  # a + b either way
+    return both[0] + opts.temporal_weight * both[1], last
 
 
 def _rows(x: torch.Tensor) -> torch.Tensor:
@@ -123,10 +123,26 @@ def _unrows(r: torch.Tensor, like: torch.Size) -> torch.Tensor:
     return r.reshape(shape).movedim(0, 2)
 
 
-def _put_rows(rows: torch.Tensor, idx: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Copy of rows [N, D] with rows ``idx`` [K] replaced by y [K, D]: one ScatterND copying whole rows
-    (ScatterElements, the export of ``scatter``, writes element by element and was the costliest op)."""
-    return rows.index_put((idx,), y)
+class _PutRows(torch.autograd.Function):
+    """``rows.index_put((idx,), y)`` exported as exactly one ScatterND (torch's own export of ``index_put``
+    adds a chain of Shape/Slice/Concat/Reshape nodes computing shapes that are static here)."""
+
+    @staticmethod
+    def forward(ctx, rows: torch.Tensor, at: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return rows.index_put((at[:, 0],), y)
+
+    @staticmethod
+    def symbolic(g, rows, at, y):
+        out = g.op("ScatterND", rows, at, y)
+        out.setType(rows.type())
+        return out
+
+
+def _put_rows(rows: torch.Tensor, at: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Copy of rows [N, D] with rows ``at`` [K, 1] (ScatterND's index layout, made once per block) replaced
+    by y [K, D]: one ScatterND copying whole rows (ScatterElements, the export of ``scatter``, writes
+    element by element and was the costliest op)."""
+    return _PutRows.apply(rows, at, y)
 
 
 class _StoreKV:
@@ -148,12 +164,12 @@ class _UpdateKV:
     first), so the update is one row scatter; the transposes between the layouts cancel against the
     attention's own head split in the runtimes' graph optimisers."""
 
-    def __init__(self, k_all: torch.Tensor, v_all: torch.Tensor, idx: torch.Tensor) -> None:
-        self.k, self.v, self.idx = k_all, v_all, idx
+    def __init__(self, k_all: torch.Tensor, v_all: torch.Tensor, at: torch.Tensor) -> None:
+        self.k, self.v, self.at = k_all, v_all, at
 
     def __call__(self, k: torch.Tensor, v: torch.Tensor):
-        self.k = _put_rows(self.k, self.idx, _rows(k.transpose(2, 3)))
-        self.v = _put_rows(self.v, self.idx, _rows(v.transpose(2, 3)))
+        self.k = _put_rows(self.k, self.at, _rows(k.transpose(2, 3)))
+        self.v = _put_rows(self.v, self.at, _rows(v.transpose(2, 3)))
         kt, vt = k.transpose(2, 3), v.transpose(2, 3)
         full_k = _unrows(self.k, (*kt.shape[:2], self.k.shape[0], *kt.shape[3:])).transpose(2, 3)
         full_v = _unrows(self.v, (*vt.shape[:2], self.v.shape[0], *vt.shape[3:])).transpose(2, 3)
@@ -213,18 +229,20 @@ class GraphPrunedStack(nn.Module):
                 continue
             scores, last = graph_scores(x, seg, prev, self.opts)
             out.append(last)
+            flat = scores.reshape(-1)  # batch 1
             parts = []
             for mp, k in zip(maps, ks, strict=True):
                 if k == mp.n:
                     parts.append(torch.arange(mp.offset, mp.offset + mp.n))
                 elif len(maps) == 1:
-                    parts.append(torch.topk(scores[0], k).indices)
+                    parts.append(torch.topk(flat, k).indices)
                 else:
-                    parts.append(torch.topk(scores[0, mp.offset : mp.offset + mp.n], k).indices + mp.offset)
+                    parts.append(torch.topk(flat[mp.offset : mp.offset + mp.n], k).indices + mp.offset)
             idx = torch.cat(parts) if len(parts) > 1 else parts[0]
+            at = idx.unsqueeze(1)  # ScatterND's index layout, shared by every row scatter of this block
             kept = x.index_select(2, idx)
-            y = self._run(i, blk, kept, x, idx, state, out)
-            x = _unrows(_put_rows(_rows(x), idx, _rows(y)), x.shape)
+            y = self._run(i, blk, kept, x, at, state, out)
+            x = _unrows(_put_rows(_rows(x), at, _rows(y)), x.shape)
         self.state_out = out
         return x
 
@@ -240,7 +258,7 @@ class GraphPrunedStack(nn.Module):
         out += [cache.k, cache.v]
         return y
 
-    def _run(self, i, blk, kept, full, idx, state, out) -> torch.Tensor:
+    def _run(self, i, blk, kept, full, at, state, out) -> torch.Tensor:
         p = self.pruned
         if p.full_kv:
             return blk(kept, context=full)
@@ -252,7 +270,7 @@ class GraphPrunedStack(nn.Module):
             cache = _StoreKV()
             y = blk(kept, context=full, kv_cache=cache)
         else:
-            cache = _UpdateKV(state.pop(0), state.pop(0), idx)
+            cache = _UpdateKV(state.pop(0), state.pop(0), at)
             y = blk(kept, kv_cache=cache)
         out += [cache.k, cache.v]
         return y
