@@ -4,7 +4,8 @@ An inference runtime (ONNX Runtime, OpenVINO) runs a graph, not a Python object 
 everything the torch tracker keeps between frames becomes an explicit input and output here
 (RVT-style recurrent state). For a token-pruned network (``evtrack.pruning.PrunedBlockStack``) that
 is, per scored block, the IR scorer's previous-frame channel mean ``prev`` ``[B, N]`` and, with
-``cached_kv``, the keys/values of every token ``k``/``v`` ``[T, B, h, N, d]``. Scoring, top-k,
+``cached_kv``, the keys/values of every token ``k``/``v`` (token-major ``[N, T*B*h*d]``, see
+:class:`_UpdateKV`). Scoring, top-k,
 gather, the block and scatter are all traced into the graph, with the per-map token counts fixed
 by the keep schedule (so the graph's shapes are static).
 
