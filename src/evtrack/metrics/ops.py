@@ -4,7 +4,9 @@ Every linear layer, convolution and matrix product is intercepted at the torch-f
 ``TorchFunctionMode``, so functional matmuls inside attention are counted as well as Conv/Linear
 layers, and it works under ``torch.inference_mode``, which hides ops from dispatch modes). An operand is
 a *spike tensor* when all its values are integer multiples of ``1/levels`` in ``[0, 1]``
-(I-LIF outputs ``count / D``; ``levels`` = D, read from the neurons' ``spike_levels`` attribute). Then:
+(I-LIF outputs ``count / D``; ``levels`` = D, read from the neurons' ``spike_levels`` attribute), or,
+in a network whose neurons emit the integer counts themselves (``spike_unit`` 1: the 1/D folded into
+the weights by ``fuse()``, ``evtrack.network.layers.fold_spike_scale``), integers in ``[0, D]``. Then:
 
 - SOP (synaptic accumulate): each unit spike reaching a weight counts once, so a spike of count c
   into a layer of fan-out F is c * F accumulates (exact for convolutions, borders included);
@@ -34,21 +36,23 @@ E_MAC_PJ = 4.6
 E_SOP_PJ = 0.9
 
 
-def spike_count(x: torch.Tensor, levels: int) -> float | None:
-    """Total unit spikes in x if x is a spike tensor (values k/levels, k in 0..levels), else None."""
-    r = _spike_counts(x, levels)
+def spike_count(x: torch.Tensor, levels: int, unit: float | None = None) -> float | None:
+    """Total unit spikes in x if x is a spike tensor (values k * unit, k in 0..levels; ``unit`` default
+    1/levels), else None."""
+    r = _spike_counts(x, levels, unit)
     return None if r is None else float(r.sum(dtype=torch.float64))
 
 
-def _spike_counts(x: torch.Tensor, levels: int) -> torch.Tensor | None:
-    """round(x * levels) if every value of x is k/levels with k in 0..levels (else None).
+def _spike_counts(x: torch.Tensor, levels: int, unit: float | None = None) -> torch.Tensor | None:
+    """round(x / unit) if every value of x is k * unit with k in 0..levels (else None); ``unit`` None:
+    1/levels.
 
     Fast path: I-LIF outputs are exact multiples of 1/D in floating point, so ``x * D`` equals its
     rounding bit for bit; otherwise a tolerant check (other neurons' divisions may be inexact).
     """
     if not x.is_floating_point() or x.numel() == 0:
         return None
-    y = x.detach() * levels
+    y = x.detach() * (levels if unit is None else 1.0 / unit)
     r = torch.round(y)
     if not torch.equal(r, y) and not bool(((y.double() - r.double()).abs() <= 1e-6 * levels).all()):
         return None
@@ -110,11 +114,12 @@ def _tuple(v, n: int) -> tuple[int, ...]:
     return tuple(v) if isinstance(v, list | tuple) else (int(v),) * n
 
 
-def _conv_ops(x, w, stride, padding, dilation, groups, out: torch.Tensor, levels: int | None) -> tuple[float, float]:
+def _conv_ops(x, w, stride, padding, dilation, groups, out: torch.Tensor, levels: int | None,
+              unit: float | None = None) -> tuple[float, float]:
     """(sops, macs) of a convolution; ``levels`` None counts the input as dense."""
     nd = w.dim() - 2
     fan_in = w.shape[1] * w[0, 0].numel()
-    counts = _spike_counts(x, levels) if levels else None
+    counts = _spike_counts(x, levels, unit) if levels else None
     if counts is None:
         return 0.0, float(out.numel() * fan_in)
     # Exact accumulates: an input spike at position p reaches reach(p) output positions (separable
@@ -168,7 +173,7 @@ class _Mode(TorchFunctionMode):
         hit = self.memo.get(id(x))
         if hit is not None and hit[0] is x and hit[1] == version:
             return hit[2]
-        c = spike_count(x, self.counter.levels)
+        c = spike_count(x, self.counter.levels, self.counter.unit)
         self.memo[id(x)] = (x, version, c)  # holding x keeps its id from being reused
         return c
 
@@ -184,6 +189,7 @@ class _Mode(TorchFunctionMode):
                 ops = _conv_ops(
                     args[0], w, _arg(args, kwargs, 3, "stride", 1), _arg(args, kwargs, 4, "padding", 0),
                     _arg(args, kwargs, 5, "dilation", 1), _arg(args, kwargs, 6, "groups", 1), out, lv,
+                    self.counter.unit,
                 )
                 self.counter._add(*ops)
             elif func in _MATMULS:
@@ -200,6 +206,13 @@ def _detect_levels(model: nn.Module) -> int:
     return max(levels) if levels else 1
 
 
+def _detect_unit(model: nn.Module) -> float | None:
+    """1 when the model's neurons emit integer counts (a spike-folded network), else None (1 / levels)."""
+    counts = any(float(getattr(m, "spike_unit", 0.0)) == 1.0 and int(m.spike_levels) > 1
+                 for m in model.modules() if hasattr(m, "spike_levels"))
+    return 1.0 if counts else None
+
+
 def _default_blocks(model: nn.Module) -> dict[str, nn.Module]:
     """The blocks of the model's token stack (``evtrack.tokens``; a pruned stack reuses the dense one's
     blocks), none for a model without that seam."""
@@ -214,6 +227,8 @@ class OpCounter:
     Args:
         model: the network (its forward calls count as frames).
         levels: spike quantisation D (None: the largest ``spike_levels`` of the model's neurons, else 1).
+        unit: the value of one spike (None: 1 when the model's neurons emit integer counts, their
+            ``spike_unit``, else 1 / levels).
         blocks: name -> module whose ops and input token counts are reported separately
             (default: the blocks of the model's token stack, ``evtrack.tokens``).
         dense: count every operand as dense (all MACs, no SOPs): what the network costs without spikes,
@@ -221,10 +236,11 @@ class OpCounter:
     """
 
     def __init__(self, model: nn.Module, levels: int | None = None, blocks: Mapping[str, nn.Module] | None = None,
-                 *, dense: bool = False):
+                 *, dense: bool = False, unit: float | None = None):
         self.model = model
         self.dense = bool(dense)
         self.levels = int(levels) if levels is not None else _detect_levels(model)
+        self.unit = float(unit) if unit is not None else _detect_unit(model)
         self.blocks = dict(blocks) if blocks is not None else _default_blocks(model)
         self._hooks: list = []
         self._stack: list[str] = []

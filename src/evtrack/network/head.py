@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from evtrack.network.layers import ConvBN
+from evtrack.network.layers import ConvBN, SpikeFold, feeds_linear
 from evtrack.network.neurons import ILIF
 
 
@@ -30,6 +30,9 @@ class CenterHead(nn.Module):
         with torch.no_grad():  # CenterNet prior: start with a low score everywhere (p = 0.1)
             self.out.bias.zero_()
             self.out.bias[0] = -math.log((1 - 0.1) / 0.1)
+
+    def spike_folds(self) -> list[SpikeFold]:
+        return [*feeds_linear(self.s0, self.conv1), *feeds_linear(self.s1, self.conv2), *feeds_linear(self.s2, self.out)]
 
     def forward(self, feat: torch.Tensor) -> dict[str, torch.Tensor]:
         """``feat``: ``[T, B, C, H, W]`` search features -> dict of maps (time-averaged)."""

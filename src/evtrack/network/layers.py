@@ -3,13 +3,14 @@
 Conv-side modules take ``[T, B, C, H, W]`` and token-side modules take ``[T, B, N, C]`` (time steps
 first). Every weight layer is followed by BatchNorm, which :func:`fuse_batchnorm` folds into the
 weights for inference. Every weight layer's input is a spike tensor (integer counts / D), so the
-network is spike-driven except for the very first convolution on the event frame.
+network is spike-driven except for the very first convolution on the event frame; for inference
+:func:`fold_spike_scale` moves the 1/D into those weights (the neurons then emit the counts).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
@@ -98,6 +99,77 @@ def fuse_batchnorm(model: nn.Module) -> nn.Module:
     return model
 
 
+# ----------------------------------------------------------------------------- spike scale folding
+SpikeFold = tuple[tuple[ILIF, ...], Callable[[float], None]]  # (neurons, rescale(factor) of what they feed)
+
+
+def _weight(layer: nn.Module) -> torch.Tensor:
+    """The weight multiplying a layer's input (ConvBN / LinearBN: their conv / linear; BN folded or not,
+    since BN acts on the output)."""
+    if isinstance(layer, ConvBN):
+        return layer.conv.weight
+    if isinstance(layer, LinearBN):
+        return layer.linear.weight
+    return layer.weight  # nn.Conv2d / nn.Linear
+
+
+def _foldable(neuron: nn.Module) -> bool:
+    """An I-LIF still emitting ``counts / D`` with D a power of two (so ``w / D`` is exact)."""
+    return isinstance(neuron, ILIF) and not neuron.counts and neuron.max_value & (neuron.max_value - 1) == 0
+
+
+def feeds_linear(neuron: nn.Module, *layers: nn.Module) -> list[SpikeFold]:
+    """The fold of a neuron whose output only feeds the weight ``layers`` (linear in their input):
+    the layers' weights absorb the 1/D. Empty when the neuron is not a foldable I-LIF."""
+    if not _foldable(neuron):
+        return []
+
+    def rescale(factor: float) -> None:
+        for layer in layers:
+            _weight(layer).mul_(factor)
+
+    return [((neuron,), rescale)]
+
+
+@torch.no_grad()
+def fold_spike_scale(model: nn.Module) -> bool:
+    """Let every I-LIF of ``model`` emit integer counts and fold its 1/D into what it feeds (in place).
+
+    Each module that owns neurons declares, in ``spike_folds()``, which neurons feed only something
+    linear in their output and how to rescale that (a weight layer's weights by 1/D; the linear
+    attention's ``Q (K^T V)`` scale by 1/D^3). With D a power of two every product and sum downstream is
+    the same float operation on values scaled by a power of two, so the outputs are bit-identical.
+
+    All or nothing: when some I-LIF of the model is not covered (its spikes feed a residual sum or a
+    gate, as in the spike-output blocks of Spikformer / QKFormer or SDT-V1's attention), or a D is not a
+    power of two, nothing is changed, so a model's spike tensors are all ``counts / D`` or all counts
+    (how op counting tells them apart: the neurons' ``spike_unit``). Returns whether it folded.
+    """
+    neurons = {id(m): m for m in model.modules() if isinstance(m, ILIF) and not m.counts}
+    if not neurons:
+        return False
+    sites: list[SpikeFold] = []
+    for m in model.modules():
+        folds = getattr(m, "spike_folds", None)
+        if callable(folds):
+            sites += folds()
+    covered = [id(n) for ns, _ in sites for n in ns]
+    if len(covered) != len(set(covered)) or set(covered) != set(neurons):
+        return False
+    for ns, rescale in sites:
+        factor = 1.0
+        for n in ns:
+            factor /= n.max_value
+        rescale(factor)
+        for n in ns:
+            n.counts = True
+    return True
+
+
+def _folds(*pairs: tuple[nn.Module, Iterable[nn.Module]]) -> list[SpikeFold]:
+    return [f for neuron, layers in pairs for f in feeds_linear(neuron, *layers)]
+
+
 # ----------------------------------------------------------------------------- conv stages
 class Downsample(nn.Module):
     """(spike) + strided ConvBN: the stage transition of SDT-V3; the first one sees the raw frame."""
@@ -110,6 +182,9 @@ class Downsample(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(self.spike(x))
+
+    def spike_folds(self) -> list[SpikeFold]:
+        return _folds((self.spike, [self.conv]))
 
 
 class SepConv(nn.Module):
@@ -126,6 +201,9 @@ class SepConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pw2(self.s3(self.dw(self.s2(self.pw1(self.s1(x))))))
 
+    def spike_folds(self) -> list[SpikeFold]:
+        return _folds((self.s1, [self.pw1]), (self.s2, [self.dw]), (self.s3, [self.pw2]))
+
 
 class ConvMLP(nn.Module):
     """Spiking MLP of two 3x3 convolutions (SDT-V3 conv block)."""
@@ -138,6 +216,9 @@ class ConvMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.s2(self.fc1(self.s1(x))))
+
+    def spike_folds(self) -> list[SpikeFold]:
+        return _folds((self.s1, [self.fc1]), (self.s2, [self.fc2]))
 
 
 class ConvBlock(nn.Module):
@@ -205,6 +286,20 @@ class SpikingLinearAttention(nn.Module):
         out = out.transpose(2, 3).reshape(t, b, n, -1)
         return self.proj(self.s_attn(out))
 
+    def spike_folds(self) -> list[SpikeFold]:
+        """s_in feeds q/k/v, s_attn the projection; q, k and v meet only in the product ``Q (K^T V)``,
+        linear in each, whose scale absorbs all three 1/D (the key/value cache of pruning then holds
+        counts too: it only ever feeds that product)."""
+        folds = _folds((self.s_in, [self.q, self.k, self.v]), (self.s_attn, [self.proj]))
+        qkv = (self.s_q, self.s_k, self.s_v)
+        if all(_foldable(n) for n in qkv):
+
+            def rescale(factor: float) -> None:
+                self.scale *= factor
+
+            folds.append((qkv, rescale))
+        return folds
+
 
 class TokenMLP(nn.Module):
     """Spiking token-wise MLP: spike, Linear+BN (ratio r), spike, Linear+BN."""
@@ -217,6 +312,9 @@ class TokenMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.s2(self.fc1(self.s1(x))))
+
+    def spike_folds(self) -> list[SpikeFold]:
+        return _folds((self.s1, [self.fc1]), (self.s2, [self.fc2]))
 
 
 class TransformerBlock(nn.Module):
@@ -251,8 +349,11 @@ class ChannelTransition(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(self.spike(x))
 
+    def spike_folds(self) -> list[SpikeFold]:
+        return _folds((self.spike, [self.proj]))
+
 
 __all__ = [
     "ChannelTransition", "ConvBN", "ConvBlock", "ConvMLP", "Downsample", "LinearBN", "SepConv",
-    "SpikingLinearAttention", "TokenMLP", "TransformerBlock", "fuse_batchnorm",
+    "SpikingLinearAttention", "TokenMLP", "TransformerBlock", "feeds_linear", "fold_spike_scale", "fuse_batchnorm",
 ]

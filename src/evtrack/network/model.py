@@ -8,7 +8,7 @@ from torch import nn
 from evtrack.network.backbone import SDTBackbone
 from evtrack.network.config import TrackerConfig
 from evtrack.network.head import CenterHead
-from evtrack.network.layers import fuse_batchnorm
+from evtrack.network.layers import fold_spike_scale, fuse_batchnorm
 from evtrack.network.neurons import neuron_factory
 from evtrack.network.registry import register_architecture
 from evtrack.tokens import TokenLayout
@@ -31,6 +31,7 @@ class SDTrackNet(nn.Module):
         spike = neuron_factory(cfg.neuron, cfg.max_value)
         self.head = CenterHead(self.backbone.out_dim, cfg.head_channels, cfg.max_value, spike)
         self.fused = False
+        self.spikes_folded = False  # fuse(): neurons emit integer counts, their 1/D is in the weights
 
     # ---- the token seam (evtrack.tokens.TokenModel): what pruning and op counting use
     @property
@@ -77,9 +78,13 @@ class SDTrackNet(nn.Module):
             z_feat = self.embed_template(template)
         return self.forward_search(z_feat, search)
 
-    def fuse(self) -> SDTrackNet:
-        """Fold BatchNorm for inference (eval mode only; irreversible)."""
+    def fuse(self, fold_spikes: bool = True) -> SDTrackNet:
+        """Fold BatchNorm for inference (eval mode only; irreversible), and with ``fold_spikes`` the
+        neurons' 1/D into the layers they feed (:func:`evtrack.network.layers.fold_spike_scale`: same
+        outputs bit for bit, one division fewer per neuron; skipped where a model's spikes feed sums)."""
         self.eval()
         fuse_batchnorm(self)
+        if fold_spikes and not self.spikes_folded:
+            self.spikes_folded = fold_spike_scale(self)
         self.fused = True
         return self

@@ -7,7 +7,10 @@ straight-through gradient inside ``[0, D]``.
 
 Outputs are the counts divided by ``D`` (values ``0, 1/D, ..., 1``), as in SDT-V3: the next layer's
 weights absorb the constant, and ``count = round(out * D)`` recovers the integer spikes (the op
-counter in ``evtrack.metrics.ops`` reads ``spike_levels`` for this).
+counter in ``evtrack.metrics.ops`` reads ``spike_levels`` for this). At inference the network does
+that absorption literally (:func:`evtrack.network.layers.fold_spike_scale`, part of ``fuse()``): the
+neurons then emit the integer counts themselves (``counts=True``, ``spike_unit`` 1) and every layer
+they feed has its weights (or the attention its product scale) divided by ``D``.
 This is equivalent to spikingjelly's ``ILIFNode`` (which returns the raw counts ``0..D``) up to that
 1/D scale; a fused clamp+round is used because it is several times cheaper on CPU than the generic
 multi-step neuron machinery.
@@ -20,46 +23,52 @@ from torch import nn
 
 
 class _QuantiseSTE(torch.autograd.Function):
-    """round(clamp(x, 0, D)) / D with a rectangular straight-through gradient on [0, D]."""
+    """round(clamp(x, 0, D)) / D (``counts``: without the / D) with a rectangular straight-through
+    gradient on [0, D]."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, max_value: float) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, max_value: float, counts: bool) -> torch.Tensor:  # type: ignore[override]
         ctx.save_for_backward(x)
         ctx.max_value = max_value
-        return torch.clamp(x, 0.0, max_value).round_().div_(max_value)
+        ctx.counts = counts
+        y = torch.clamp(x, 0.0, max_value).round_()
+        return y if counts else y.div_(max_value)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         (x,) = ctx.saved_tensors
         mask = (x >= 0) & (x <= ctx.max_value)
-        return grad * mask.to(grad.dtype) / ctx.max_value, None
+        g = grad * mask.to(grad.dtype)
+        return (g if ctx.counts else g / ctx.max_value), None, None
 
 
-def int_spike(x: torch.Tensor, max_value: float = 4.0) -> torch.Tensor:
-    """Quantise a membrane potential to normalised integer spikes ``round(clip(x,0,D))/D``.
+def int_spike(x: torch.Tensor, max_value: float = 4.0, counts: bool = False) -> torch.Tensor:
+    """Quantise a membrane potential to normalised integer spikes ``round(clip(x,0,D))/D``, or to the
+    counts ``round(clip(x,0,D))`` themselves with ``counts=True``.
 
     Pure function: no state, does not modify ``x``. Under ``torch.no_grad`` / inference mode it
     skips the autograd wrapper (one clamp and one in-place round).
     """
     if torch.is_grad_enabled() and x.requires_grad:
-        return _QuantiseSTE.apply(x, float(max_value))
-    return torch.clamp(x, 0.0, max_value).round_().div_(max_value)
+        return _QuantiseSTE.apply(x, float(max_value), bool(counts))
+    y = torch.clamp(x, 0.0, max_value).round_()
+    return y if counts else y.div_(max_value)
 
 
-def ilif_multistep(x: torch.Tensor, max_value: float = 4.0, beta: float = 0.25) -> torch.Tensor:
+def ilif_multistep(x: torch.Tensor, max_value: float = 4.0, beta: float = 0.25, counts: bool = False) -> torch.Tensor:
     """Multi-step I-LIF over the leading time axis of ``x`` ``[T, ...]`` (soft reset).
 
     ``H[t] = beta * V[t-1] + X[t]``, ``C[t] = round(clip(H[t], 0, D))``, ``V[t] = H[t] - C[t]``.
-    With ``T == 1`` this reduces to :func:`int_spike`.
+    With ``T == 1`` this reduces to :func:`int_spike`. Outputs ``C / D`` (``counts``: ``C``).
     """
     if x.shape[0] == 1:
-        return int_spike(x, max_value)
+        return int_spike(x, max_value, counts)
     out = []
     v = torch.zeros_like(x[0])
     for t in range(x.shape[0]):
         h = beta * v + x[t]
-        s = int_spike(h, max_value)
-        v = h - s * max_value
+        s = int_spike(h, max_value, counts)
+        v = h - (s if counts else s * max_value)
         out.append(s)
     return torch.stack(out)
 
@@ -75,17 +84,23 @@ class ILIF(nn.Module):
         super().__init__()
         self.max_value = int(max_value)
         self.beta = float(beta)
+        self.counts = False  # True once fold_spike_scale moved the 1/D into the layers this neuron feeds
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return ilif_multistep(x, self.max_value, self.beta)
+        return ilif_multistep(x, self.max_value, self.beta, self.counts)
 
     @property
     def spike_levels(self) -> int:
-        """D: outputs are k / D, k in 0..D (how op counting recognises spike tensors)."""
+        """D: outputs are k * ``spike_unit``, k in 0..D (how op counting recognises spike tensors)."""
         return self.max_value
 
+    @property
+    def spike_unit(self) -> float:
+        """The value of one spike: 1 / D, or 1 once the neuron emits integer counts (``counts``)."""
+        return 1.0 if self.counts else 1.0 / self.max_value
+
     def extra_repr(self) -> str:
-        return f"max_value={self.max_value}, beta={self.beta}"
+        return f"max_value={self.max_value}, beta={self.beta}" + (", counts=True" if self.counts else "")
 
 
 # ----------------------------------------------------------------------------- binary LIF
@@ -137,6 +152,7 @@ class LIF(nn.Module):
     """
 
     spike_levels = 1  # outputs are 0 or 1 (op counting reads this)
+    spike_unit = 1.0
 
     def __init__(self, tau: float = 2.0, threshold: float = 1.0) -> None:
         super().__init__()
