@@ -158,3 +158,33 @@ def test_exported_graphs_have_no_neuron_divisions(tmp_path):
     for name in ("search.onnx", "search_init.onnx"):
         divs = [n.name for n in onnx.load(str(pruned / name)).graph.node if n.op_type == "Div"]
         assert not [d for d in divs if "/blocks." in d], divs  # only the scorer's normalisation divides
+
+
+@pytest.mark.parametrize("fold", [False, True])
+def test_single_step_conv_and_head_path_is_bit_identical(fold):
+    """With T = 1 the conv stages and the head run on [B, C, H, W] (no reshapes around each conv in a graph);
+    the time-major path gives the same bits."""
+    m = shipped(fold)
+    head = m.head
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(1, 2, 3, 128, 128, generator=g) * (torch.rand(1, 2, 3, 128, 128, generator=g) < 0.3) * 3
+    with torch.no_grad():
+        feat = m.backbone.conv(x)
+        assert torch.equal(feat, m.backbone.conv.layers(x))  # nn.Sequential of the [T, B, ...] forwards
+        got = head(feat)
+        y = head.s2(head.conv2(head.s1(head.conv1(head.s0(feat)))))
+        ref = head.out(y.flatten(0, 1)).unflatten(0, y.shape[:2]).mean(0)
+    assert torch.equal(got["score"], ref[:, 0]) and torch.equal(got["size"], torch.sigmoid(ref[:, 3:5]))
+
+
+def test_dense_graph_has_no_reshapes_in_the_conv_stages(tmp_path):
+    pytest.importorskip("onnx")
+    import onnx
+
+    from evtrack.runtime.export import write_graphs
+    from evtrack.tracker.online import load_network, shipped_checkpoint
+
+    folder = write_graphs(load_network(shipped_checkpoint())[0], tmp_path / "dense")
+    for name in ("search.onnx", "template.onnx"):
+        nodes = onnx.load(str(folder / name)).graph.node
+        assert not [n.name for n in nodes if n.op_type == "Reshape" and ("/conv/" in n.name or "/head/" in n.name)]

@@ -54,6 +54,11 @@ class ConvStages(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] == 1 and all(hasattr(layer, "step") for layer in self.layers):
+            y = x.squeeze(0)  # one time step: the layers run on [B, C, H, W] (layers.step_spike)
+            for layer in self.layers:
+                y = layer.step(y)
+            return y.unsqueeze(0)
         return self.layers(x)
 
 

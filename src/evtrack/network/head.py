@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from evtrack.network.layers import ConvBN, SpikeFold, feeds_linear
+from evtrack.network.layers import ConvBN, SpikeFold, feeds_linear, step_spike
 from evtrack.network.neurons import ILIF
 
 
@@ -36,9 +36,13 @@ class CenterHead(nn.Module):
 
     def forward(self, feat: torch.Tensor) -> dict[str, torch.Tensor]:
         """``feat``: ``[T, B, C, H, W]`` search features -> dict of maps (time-averaged)."""
-        y = self.s2(self.conv2(self.s1(self.conv1(self.s0(feat)))))
-        t, b = y.shape[:2]
-        y = self.out(y.flatten(0, 1)).unflatten(0, (t, b)).mean(0)
+        if feat.shape[0] == 1:  # one time step: convolutions on [B, C, H, W] (layers.step_spike)
+            y = self.conv2.step(step_spike(self.s1, self.conv1.step(step_spike(self.s0, feat.squeeze(0)))))
+            y = self.out(step_spike(self.s2, y))
+        else:
+            y = self.s2(self.conv2(self.s1(self.conv1(self.s0(feat)))))
+            t, b = y.shape[:2]
+            y = self.out(y.flatten(0, 1)).unflatten(0, (t, b)).mean(0)
         return {
             "score": y[:, 0],
             "offset": torch.sigmoid(y[:, 1:3]),

@@ -24,6 +24,21 @@ def _spike(neuron: Neuron | None, max_value: int) -> nn.Module:
     return neuron() if neuron is not None else ILIF(max_value)
 
 
+def step_spike(neuron: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """One time step of ``neuron`` (from rest) on a tensor without the time axis: ``neuron(x[None])[0]``.
+
+    The conv stages and the head take this path when T = 1 (:meth:`ConvStages.forward`): their convolutions
+    then see ``[B, C, H, W]`` directly, with no reshape to and from ``[T, B, ...]`` around each of them, which
+    in an exported graph is two nodes per convolution and keeps a runtime from fusing the neuron's clip
+    into the convolution."""
+    step = getattr(neuron, "step", None)
+    if step is not None:
+        return step(x)
+    if isinstance(neuron, nn.Identity):
+        return x
+    return neuron(x.unsqueeze(0)).squeeze(0)
+
+
 class ConvBN(nn.Module):
     """Conv2d (no bias) + BatchNorm2d on ``[T, B, C, H, W]``; :meth:`fuse` folds the BN."""
 
@@ -36,6 +51,10 @@ class ConvBN(nn.Module):
         t, b = x.shape[:2]
         y = self.bn(self.conv(x.flatten(0, 1)))
         return y.unflatten(0, (t, b))
+
+    def step(self, x: torch.Tensor) -> torch.Tensor:
+        """One time step ``[B, C, H, W]`` (see :func:`step_spike`)."""
+        return self.bn(self.conv(x))
 
     @torch.no_grad()
     def fuse(self) -> None:
@@ -183,6 +202,9 @@ class Downsample(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(self.spike(x))
 
+    def step(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv.step(step_spike(self.spike, x))
+
     def spike_folds(self) -> list[SpikeFold]:
         return _folds((self.spike, [self.conv]))
 
@@ -201,6 +223,11 @@ class SepConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pw2(self.s3(self.dw(self.s2(self.pw1(self.s1(x))))))
 
+    def step(self, x: torch.Tensor) -> torch.Tensor:
+        for spike, conv in ((self.s1, self.pw1), (self.s2, self.dw), (self.s3, self.pw2)):
+            x = conv.step(step_spike(spike, x))
+        return x
+
     def spike_folds(self) -> list[SpikeFold]:
         return _folds((self.s1, [self.pw1]), (self.s2, [self.dw]), (self.s3, [self.pw2]))
 
@@ -216,6 +243,9 @@ class ConvMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.s2(self.fc1(self.s1(x))))
+
+    def step(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2.step(step_spike(self.s2, self.fc1.step(step_spike(self.s1, x))))
 
     def spike_folds(self) -> list[SpikeFold]:
         return _folds((self.s1, [self.fc1]), (self.s2, [self.fc2]))
@@ -233,6 +263,10 @@ class ConvBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.sep(x)
         return x + self.mlp(x)
+
+    def step(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.sep.step(x)
+        return x + self.mlp.step(x)
 
 
 # ----------------------------------------------------------------------------- token blocks

@@ -89,6 +89,10 @@ class ILIF(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return ilif_multistep(x, self.max_value, self.beta, self.counts)
 
+    def step(self, x: torch.Tensor) -> torch.Tensor:
+        """One time step from rest on a tensor without a time axis (``forward`` of ``x[None]``, squeezed)."""
+        return int_spike(x, self.max_value, self.counts)
+
     @property
     def spike_levels(self) -> int:
         """D: outputs are k * ``spike_unit``, k in 0..D (how op counting recognises spike tensors)."""
@@ -161,6 +165,10 @@ class LIF(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return lif_multistep(x, self.tau, self.threshold)
+
+    def step(self, x: torch.Tensor) -> torch.Tensor:
+        """One time step from rest on a tensor without a time axis (``forward`` of ``x[None]``, squeezed)."""
+        return heaviside(x / self.tau - self.threshold)
 
     def extra_repr(self) -> str:
         return f"tau={self.tau}, threshold={self.threshold}"
