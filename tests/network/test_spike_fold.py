@@ -171,10 +171,12 @@ def test_single_step_conv_and_head_path_is_bit_identical(fold):
     with torch.no_grad():
         feat = m.backbone.conv(x)
         assert torch.equal(feat, m.backbone.conv.layers(x))  # nn.Sequential of the [T, B, ...] forwards
+        feat = feat.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)  # channels-last, as from the tokens
         got = head(feat)
         y = head.s2(head.conv2(head.s1(head.conv1(head.s0(feat)))))
         ref = head.out(y.flatten(0, 1)).unflatten(0, y.shape[:2]).mean(0)
-    assert torch.equal(got["score"], ref[:, 0]) and torch.equal(got["size"], torch.sigmoid(ref[:, 3:5]))
+    assert torch.equal(got["score"], ref[:, 0])
+    assert torch.equal(got["offset"], torch.sigmoid(ref[:, 1:3])) and torch.equal(got["size"], torch.sigmoid(ref[:, 3:5]))
 
 
 def test_dense_graph_has_no_reshapes_in_the_conv_stages(tmp_path):

@@ -38,7 +38,8 @@ class CenterHead(nn.Module):
         """``feat``: ``[T, B, C, H, W]`` search features -> dict of maps (time-averaged)."""
         if feat.shape[0] == 1:  # one time step: convolutions on [B, C, H, W] (layers.step_spike)
             y = self.conv2.step(step_spike(self.s1, self.conv1.step(step_spike(self.s0, feat.squeeze(0)))))
-            y = self.out(step_spike(self.s2, y))
+            y = self.out(step_spike(self.s2, y)).contiguous()  # the layout the time mean below gives (so
+            # the sigmoids see the same strides, hence the same bits, as on the [T, B, ...] path)
         else:
             y = self.s2(self.conv2(self.s1(self.conv1(self.s0(feat)))))
             t, b = y.shape[:2]
