@@ -28,10 +28,10 @@ SELECT_OPS = {"TopK", "Gather", "GatherElements", "ScatterElements", "ScatterND"
 
 def part(name: str, op: str) -> str:
     """The model part of an (optimised) ONNX node, from the module path torch.onnx puts in its name."""
+    if "/head/" in name:  # first: the head's own ConvBNs have "/conv/" in their names too
+        return "head"
     if "/conv/" in name or op in ("ReorderInput", "ReorderOutput"):
         return "conv stages (incl. layout reorders)"
-    if "/head/" in name:
-        return "head"
     if "block_stack/blocks." in name:
         return "key/value scatter (in block)" if op.startswith("Scatter") else "block stack"
     if name.startswith("gemm_"):
