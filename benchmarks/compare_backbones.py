@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 TEST_CONFIGS = ("dense", "ir-0.8", "ir-0.65", "ir-official", "ir-default", "ir-0.5", "ir-0.35", "random-default",
                 "density-default", "ir-default-comp", "ir-default-plain")
 REAL_CONFIGS = ("dense", "ir-default")
-KEEP_OF = {"dense": 1.0, "ir-0.8": 0.8, "ir-0.65": 0.65, "ir-0.5": 0.5, "ir-0.35": 0.35}  # matched ratios
+KEEP_OF = {"dense": 1.0, "ir-0.8": 0.8, "ir-0.65": 0.65, "ir-0.5": 0.5, "ir-0.35": 0.35}  # the uniform sweep
 
 
 def run_pruning(ckpt: str, data: list[str], split: str, configs, out: Path, threads: int, latency: bool,
@@ -123,7 +123,7 @@ def plot(results: dict[str, dict], png: Path) -> None:
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
     for name, rep in results.items():
         rows = rep["accuracy"]
-        pts = sorted((KEEP_OF[n], r["auc"]) for n, r in rows.items() if n in KEEP_OF)
+        pts = sorted((r["tokens_kept_frac"], r["auc"]) for n, r in rows.items() if n in KEEP_OF)
         line, = a1.plot([p[0] for p in pts], [p[1] for p in pts], "-o", label=name)
         if "ir-default" in rows:
             a1.scatter(rows["ir-default"]["tokens_kept_frac"], rows["ir-default"]["auc"], marker="*", s=120,
@@ -134,9 +134,9 @@ def plot(results: dict[str, dict], png: Path) -> None:
         for ctrl, m in (("random-default", "x"), ("density-default", "^")):
             if ctrl in rows:
                 a2.scatter(rows[ctrl]["transformer_sops"] / d, rows[ctrl]["auc"], marker=m, color=line.get_color())
-    a1.set_xlabel("token keep ratio (star: default schedule)")
+    a1.set_xlabel("tokens processed / dense (uniform keep 0.35-1.0; star: default schedule)")
     a1.set_ylabel("AUC (%), generated test split")
-    a2.set_xlabel("transformer SOPs / dense (x: random, ^: density selection at the default schedule)")
+    a2.set_xlabel("transformer SOPs / dense (x: random, ^: density selection, default schedule)")
     for a in (a1, a2):
         a.grid(alpha=0.3)
         a.legend(fontsize=8)
