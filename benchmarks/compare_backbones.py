@@ -118,7 +118,7 @@ def plot(results: dict[str, dict], png: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from evtrack.io import atomic
+    from evtrack.metrics.plots import save_png
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
     for name, rep in results.items():
@@ -142,11 +142,7 @@ def plot(results: dict[str, dict], png: Path) -> None:
         a.legend(fontsize=8)
     fig.suptitle("Training-free token pruning across spiking backbones", fontsize=10)
     fig.tight_layout()
-    try:
-        with atomic.replacing(png) as tmp:
-            fig.savefig(tmp, dpi=120, format="png")
-    finally:
-        plt.close(fig)
+    save_png(fig, png)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -234,6 +234,8 @@ def plot(rows: dict, png: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from evtrack.metrics.plots import save_png
+
     fig, ax = plt.subplots(figsize=(7, 4.5))
     sweep = [(r["transformer_sops"] / 1e6, r["auc"], n) for n, r in rows.items()
              if n in CONFIGS and CONFIGS[n].group == "sweep"]
@@ -253,11 +255,7 @@ def plot(rows: dict, png: Path, title: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
-    try:
-        with atomic.replacing(png) as tmp:
-            fig.savefig(tmp, dpi=120, format="png")
-    finally:
-        plt.close(fig)
+    save_png(fig, png)
 
 
 def check_goals(rows: dict, lat: dict | None) -> list[str]:

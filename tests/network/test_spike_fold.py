@@ -14,9 +14,11 @@ from evtrack.metrics.ops import count_ops
 from evtrack.network.checkpoint import load_checkpoint, model_from_payload
 from evtrack.network.layers import fold_spike_scale
 from evtrack.network.neurons import ILIF
-from evtrack.network.registry import create_model
+from evtrack.network.registry import model_config
 from evtrack.pruning import apply_pruning
 from evtrack.shipped import resolve_checkpoint
+
+from .test_architectures import active as firing
 
 
 def shipped(fold: bool):
@@ -26,13 +28,7 @@ def shipped(fold: bool):
 
 def active(name="tiny", seed=0, **overrides):
     """A random network whose BN makes the neurons fire (eval mode, not fused)."""
-    torch.manual_seed(seed)
-    m = create_model(name, **overrides).eval()
-    for mod in m.modules():
-        if isinstance(mod, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
-            mod.weight.data.fill_(2.0)
-            mod.bias.data.fill_(0.5)
-    return m
+    return firing(model_config(name, **overrides), seed)
 
 
 def crops(cfg, n=3, seed=0):

@@ -16,8 +16,6 @@ def plot_success_precision(results: Mapping[str, OPEResult], path: str | os.Path
     """
     import matplotlib
 
-    from evtrack.io import atomic  # here: evtrack.io loads numba
-
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -37,10 +35,20 @@ def plot_success_precision(results: Mapping[str, OPEResult], path: str | os.Path
         ax.grid(alpha=0.3)
         ax.legend(loc="lower left" if ax is ax_s else "lower right", fontsize=8)
     fig.tight_layout()
+    return save_png(fig, path, dpi=110)
+
+
+def save_png(fig, path: str | os.PathLike, *, dpi: int = 120) -> Path:
+    """Write ``fig`` as a PNG atomically (temporary name, then rename: never a half-written file) and close it."""
+    import matplotlib.pyplot as plt
+
+    from evtrack.io import atomic
+
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with atomic.replacing(path) as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
+            fig.savefig(tmp, dpi=dpi, format="png")
     finally:
         plt.close(fig)
     return path
