@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 TEST_CONFIGS = ("dense", "ir-0.8", "ir-0.65", "ir-official", "ir-default", "ir-0.5", "ir-0.35", "random-default",
                 "density-default", "ir-default-comp", "ir-default-plain")
 REAL_CONFIGS = ("dense", "ir-default")
-KEEP_OF = {"dense": 1.0, "ir-0.8": 0.8, "ir-0.65": 0.65, "ir-0.5": 0.5, "ir-0.35": 0.35}  # the uniform sweep
+UNIFORM_SWEEP = ("dense", "ir-0.8", "ir-0.65", "ir-0.5", "ir-0.35")  # one keep ratio for every block
 
 
 def run_pruning(ckpt: str, data: list[str], split: str, configs, out: Path, threads: int, latency: bool,
@@ -123,13 +123,13 @@ def plot(results: dict[str, dict], png: Path) -> None:
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
     for name, rep in results.items():
         rows = rep["accuracy"]
-        pts = sorted((r["tokens_kept_frac"], r["auc"]) for n, r in rows.items() if n in KEEP_OF)
+        pts = sorted((r["tokens_kept_frac"], r["auc"]) for n, r in rows.items() if n in UNIFORM_SWEEP)
         line, = a1.plot([p[0] for p in pts], [p[1] for p in pts], "-o", label=name)
         if "ir-default" in rows:
             a1.scatter(rows["ir-default"]["tokens_kept_frac"], rows["ir-default"]["auc"], marker="*", s=120,
                        color=line.get_color(), zorder=3)
         d = rows["dense"]["transformer_sops"]
-        pts = sorted((r["transformer_sops"] / d, r["auc"]) for n, r in rows.items() if n in KEEP_OF or n == "ir-default")
+        pts = sorted((r["transformer_sops"] / d, r["auc"]) for n, r in rows.items() if n in UNIFORM_SWEEP or n == "ir-default")
         a2.plot([p[0] for p in pts], [p[1] for p in pts], "-o", color=line.get_color(), label=name)
         for ctrl, m in (("random-default", "x"), ("density-default", "^")):
             if ctrl in rows:
