@@ -150,6 +150,13 @@ def random_events(n: int, height: int = 260, width: int = 346, duration_us: int 
     return ev
 
 
+def first_decrease(values: np.ndarray) -> int | None:
+    """Index ``i`` of the first ``values[i + 1] < values[i]`` (None when non-decreasing): what the
+    sortedness errors of frame times and window edges name."""
+    back = np.flatnonzero(np.diff(values) < 0)
+    return int(back[0]) if len(back) else None
+
+
 def check_frame_times(frame_timestamps_us, path) -> np.ndarray:
     """Frame times a writer is given, as int64 microseconds; unsorted or non-integer input is a UserError
     naming ``path`` (shared by the HDF5 and AEDAT4 writers)."""
@@ -160,9 +167,8 @@ def check_frame_times(frame_timestamps_us, path) -> np.ndarray:
             f"shape {ts.shape} dtype {ts.dtype}"
         )
     ts = ts.astype(np.int64)
-    back = np.flatnonzero(np.diff(ts) < 0)
-    if len(back):
-        i = int(back[0])
+    i = first_decrease(ts)
+    if i is not None:
         raise UserError(
             f"{path}: frame_timestamps_us[{i + 1}] = {ts[i + 1]} < [{i}] = {ts[i]}; must be sorted"
         )

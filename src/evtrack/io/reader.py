@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from evtrack.errors import EvtrackWarning, FormatError, UserError
-from evtrack.io.events import EVENT_DTYPE, concat_events, empty_events
+from evtrack.io.events import EVENT_DTYPE, concat_events, empty_events, first_decrease
 from evtrack.io.packing import scan_events
 
 #: Default upper bound on events per chunk: 16 MiB of canonical events, small enough to stay bounded,
@@ -188,9 +188,8 @@ class EventReader:
         if len(edges) < 2:
             return
         edges = edges.astype(np.int64)
-        bad = np.flatnonzero(np.diff(edges) < 0)
-        if len(bad):
-            i = int(bad[0])
+        i = first_decrease(edges)
+        if i is not None:
             raise UserError(
                 f"edges_us must be non-decreasing: edges[{i + 1}] = {edges[i + 1]} < edges[{i}] = {edges[i]}"
             )
