@@ -16,6 +16,19 @@ def test_straight_through_gradient_inside_range_only():
     assert torch.allclose(x.grad, torch.tensor([0.0, 0.25, 0.25, 0.25, 0.0]))
 
 
+@pytest.mark.parametrize("counts", [False, True])
+def test_straight_through_gradient_edges_nan_and_input_untouched(counts):
+    # both ends of [0, D] pass the gradient, NaN does not; the input keeps its values (forward
+    # rounds in place on its own buffer) and the upstream gradient is scaled by 1/D unless counts
+    x = torch.tensor([-1e-7, 0.0, 4.0, 4.0 + 1e-6, float("nan"), 1.3], requires_grad=True)
+    before = x.detach().clone()
+    y = int_spike(x, 4, counts)
+    y.backward(torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, -6.0]))
+    scale = 1.0 if counts else 0.25
+    assert torch.equal(x.grad, torch.tensor([0.0, 2.0, 3.0, 0.0, 0.0, -6.0]) * scale)
+    assert torch.equal(x.detach()[:4], before[:4]) and torch.isnan(x.detach()[4])
+
+
 def test_inference_path_does_not_modify_input():
     x = torch.tensor([0.4, 1.6])
     with torch.no_grad():

@@ -28,18 +28,20 @@ class _QuantiseSTE(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, max_value: float, counts: bool) -> torch.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(x)
+        y = torch.clamp(x, 0.0, max_value)
+        # x in [0, D] exactly where clamping left it unchanged (NaN compares unequal: no gradient, as
+        # for x outside [0, D]); a bool mask is a quarter of x's memory and backward is then one multiply
+        ctx.save_for_backward(y == x)
         ctx.max_value = max_value
         ctx.counts = counts
-        y = torch.clamp(x, 0.0, max_value).round_()
+        y.round_()
         return y if counts else y.div_(max_value)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        (x,) = ctx.saved_tensors
-        mask = (x >= 0) & (x <= ctx.max_value)
-        g = grad * mask.to(grad.dtype)
-        return (g if ctx.counts else g / ctx.max_value), None, None
+        (inside,) = ctx.saved_tensors
+        g = grad * inside
+        return (g if ctx.counts else g.div_(ctx.max_value)), None, None
 
 
 def int_spike(x: torch.Tensor, max_value: float = 4.0, counts: bool = False) -> torch.Tensor:
