@@ -117,6 +117,12 @@ def load_training_sequences(tc: TrainConfig) -> list[SequenceData]:
     return out
 
 
+def training_memory_format(device: torch.device) -> torch.memory_format:
+    """Channels-last on CPU: oneDNN's depthwise 7x7 backward runs ~4x faster in NHWC than in NCHW
+    (BENCHMARKS.md "Training step on CPU"); the default layout elsewhere (not measured there)."""
+    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+
+
 def train(
     tc: TrainConfig,
     *,
@@ -143,10 +149,7 @@ def train(
             raise UserError(f"--resume {tc.resume}: checkpoint is config {cfg.name!r}, but --config is {tc.model!r}")
     else:
         cfg = model_config(tc.model, **tc.overrides)
-    # CPU: NHWC convolutions (oneDNN's depthwise 7x7 backward is ~4x faster than in NCHW) and
-    # denormals flushed to zero (tiny surrogate gradients otherwise slow element-wise ops down);
-    # 1.4x per training step, BENCHMARKS.md "Training step on CPU"
-    memory_format = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+    memory_format = training_memory_format(device)
     model = build_model(cfg).to(device, memory_format=memory_format)
     if payload is not None:
         load_state(model, payload["model"], source=str(tc.resume))
@@ -206,6 +209,7 @@ def train(
             writer.writeheader()
     model.train()
     stop = _StopRequest()
+    # denormal surrogate gradients slow CPU element-wise ops several-fold; flushed for the run
     flushed = device.type == "cpu" and torch.set_flush_denormal(True)
     t_start = t_ckpt = time.perf_counter()
     bar = tqdm(total=tc.steps, initial=step, desc=f"train {cfg.name}", disable=not (tc.progress and rank == 0))
