@@ -154,3 +154,18 @@ def _too_small(scene: Scene, ts: np.ndarray) -> np.ndarray:
         x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
         out.append(x1 - x0 < 2 or y1 - y0 < 2)
     return np.asarray(out)
+
+
+def test_log_uniform_target_sizes_spread_like_real_footage():
+    from evtrack.sim.scenes import draw_target_size
+
+    rng = np.random.default_rng(0)
+    lin = SceneConfig(target_size_px=(5.0, 64.0))
+    log = SceneConfig(target_size_px=(5.0, 64.0), target_size_log=True)
+    a = np.array([draw_target_size(rng, lin) for _ in range(4000)])
+    b = np.array([draw_target_size(rng, log) for _ in range(4000)])
+    assert 5.0 <= b.min() and b.max() <= 64.0
+    # log-uniform: the median is the geometric mean (17.9 px), a quarter of the draws are below 9.5 px
+    assert abs(np.median(b) - np.sqrt(5.0 * 64.0)) < 1.0
+    assert abs(np.mean(b < 9.5) - 0.25) < 0.03
+    assert np.median(a) > 30.0 and np.mean(a < 9.5) < 0.1

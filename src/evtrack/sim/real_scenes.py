@@ -26,6 +26,7 @@ from evtrack.sim.scenes import (
     Scene,
     SceneConfig,
     Sprite,
+    draw_target_size,
     finish_scene,
     low_contrast_gain,
     occluder_path,
@@ -135,7 +136,7 @@ def random_real_scene(rng: np.random.Generator, bank: ImageBank, cfg: SceneConfi
     attrs: dict = {"material": "real", "camera_speed_px_s": round(cam_speed, 1)}
 
     k, frame, box = bank.appearance(rng)
-    size = float(rng.uniform(*cfg.target_size_px))
+    size = draw_target_size(rng, cfg)
     aspect = float(np.clip(box[2] / box[3], 0.25, 4.0))
     tw, th = size * np.sqrt(aspect), size / np.sqrt(aspect)
     speed = float(rng.uniform(*cfg.target_speed_px_s))

@@ -176,6 +176,9 @@ class SceneConfig:
     sensor_size: tuple[int, int] = (260, 346)
     duration_s: tuple[float, float] = (2.0, 4.0)
     target_size_px: tuple[float, float] = (22.0, 70.0)  # side of the target at scale 1
+    # draw that side log-uniformly instead of uniformly: as many targets of 5-10 px as of 32-64 px,
+    # which is how sizes spread in real tracking footage (BENCHMARKS.md "Small targets")
+    target_size_log: bool = False
     target_speed_px_s: tuple[float, float] = (30.0, 110.0)
     fast_factor: float = 4.0  # speed multiplier of high-speed segments
     camera_speed_px_s: tuple[float, float] = (0.0, 40.0)
@@ -191,6 +194,14 @@ class SceneConfig:
     rate_threshold: float = 0.25  # the nominal contrast threshold the rate estimate assumes
 
 
+def draw_target_size(rng: np.random.Generator, cfg: SceneConfig) -> float:
+    """Side of the target at scale 1, from ``cfg.target_size_px`` (log-uniform if ``target_size_log``)."""
+    lo, hi = cfg.target_size_px
+    if cfg.target_size_log:
+        return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+    return float(rng.uniform(lo, hi))
+
+
 def random_scene(rng: np.random.Generator, cfg: SceneConfig = SceneConfig()) -> Scene:
     """Draw one varied tracking scene."""
     h, w = cfg.sensor_size
@@ -204,7 +215,7 @@ def random_scene(rng: np.random.Generator, cfg: SceneConfig = SceneConfig()) -> 
 
     shape_kind = str(rng.choice(SHAPE_KINDS))
     tex_kind = str(rng.choice(TEXTURE_KINDS))
-    size = float(rng.uniform(*cfg.target_size_px))
+    size = draw_target_size(rng, cfg)
     aspect = float(np.exp(rng.uniform(np.log(0.5), np.log(2.0))))
     tw, th = size * np.sqrt(aspect), size / np.sqrt(aspect)
     speed = float(rng.uniform(*cfg.target_speed_px_s))
