@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--sensor", default=None, help=argparse.SUPPRESS)  # old spelling HEIGHTxWIDTH, still read
     p.add_argument("--materials", default=None, metavar="RGB_ROOT",
                    help="make the scenes of real footage: target crops and backgrounds from the frames of this RGB "
-                   "tracking dataset (OTB, GOT-10k or LaSOT layout), moved by the same trajectories")
+                   "tracking dataset (OTB, GOT-10k or LaSOT layout), moved by the same trajectories; targets 5-64 px "
+                   "drawn log-uniformly, as sizes spread in real footage")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
