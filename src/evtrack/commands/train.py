@@ -33,7 +33,9 @@ def register(subparsers) -> None:
                    "--config (e.g. a new backbone from tiny's stem and head); unlike --resume the configs may differ; "
                    f"{checkpoint_values(folders=False)}")
     p.add_argument("--export", default=None, help="also write fp16 inference weights here at the end")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads; keep it at or below the cores nothing else uses: with another busy "
+                   "process on one of them, 2 threads took 4.8 s per step instead of 0.45 (BENCHMARKS.md)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--ckpt-every-s", type=float, default=180.0,
                    help="write OUT/last.pt this often, in seconds (default 180)")
