@@ -221,3 +221,21 @@ def test_template_waits_for_a_packet_with_events(clip):
     assert torch.equal(tracker.template_features, ref.template_features)
     third = events[(events["t"] >= ts[1]) & (events["t"] < ts[2])]
     assert np.allclose(tracker.update(third).box, ref.update(third).box)
+
+
+def test_template_crop_floor_for_small_targets(clip):
+    """min_template_crop_px floors the template crop as min_search_crop_px floors the search crop; the
+    default (0) keeps the plain 2x crop, so checkpoints saved before the field track as they did."""
+    events, boxes, ts = clip
+    first = events[events["t"] < ts[0]]
+    small = np.array([boxes[0][0], boxes[0][1], 6.0, 6.0])
+    torch.manual_seed(0)
+    plain = Tracker(create_model("tiny", **SMALL), sensor_size=SENSOR).init(first, small).search_crop
+    torch.manual_seed(0)
+    floored = Tracker(create_model("tiny", **SMALL, min_template_crop_px=24.0), sensor_size=SENSOR)
+    crop = floored.init(first, small).search_crop
+    # init reports the template crop (x0, y0, side, side)
+    assert np.isclose(plain[2], 12.0) and np.isclose(crop[2], 24.0)
+    assert np.isclose(crop[0] + crop[2] / 2, plain[0] + plain[2] / 2)  # same centre
+    big = np.array([boxes[0][0], boxes[0][1], 20.0, 20.0])  # above the floor: unchanged
+    assert np.isclose(floored.init(first, big).search_crop[2], 40.0)

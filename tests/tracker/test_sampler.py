@@ -127,3 +127,22 @@ def test_group_shares_set_each_sources_share_of_pairs():
     np.testing.assert_allclose(plain.seq_p, [1 / 3] * 3)
     with pytest.raises(UserError, match="one non-negative share per data source"):
         PairSampler(seqs, cfg, seed=0, group_shares=[1.0])
+
+
+def test_template_crop_floor_is_the_trackers():
+    """Training renders the template with the same min_template_crop_px floor as Tracker._template."""
+
+    def template_side(floor: float) -> float:
+        cfg = model_config("tiny", min_template_crop_px=floor)
+        sampler = PairSampler(fake_sequences(1), cfg, SamplerConfig(negative_prob=0.0), seed=0)
+        seen, render = [], sampler._render_pair
+
+        def spy(seq, i, z_crop, j, x_crop, target):
+            seen.append(z_crop[2])
+            return render(seq, i, z_crop, j, x_crop, target)
+
+        sampler._render_pair = spy
+        sampler.sample()
+        return seen[0]
+
+    assert template_side(0.0) < 200.0 and template_side(200.0) == 200.0  # 200 px: above 2x the fake square

@@ -24,6 +24,9 @@ class TrackerConfig:
     search_factor: float = 4.0  # search crop side = factor * sqrt(w h)
     template_factor: float = 2.0  # template crop side = factor * sqrt(w h)
     min_search_crop_px: float = 48.0  # sensor px; keeps small targets from giving a tiny search region
+    # sensor px; 0 = none. min_search_crop_px * template_factor / search_factor (24) gives targets smaller
+    # than the search floor the same scale in template and search (BENCHMARKS.md, online-tracker changes)
+    min_template_crop_px: float = 0.0
     time_steps: int = 1  # T: the frame is presented T times
     max_value: int = 4  # D: I-LIF integer spike ceiling
     neuron: str = "ilif"  # "ilif" (integer spikes k/D) or "lif" (binary spikes over T steps), whole network

@@ -175,7 +175,7 @@ class Tracker:
         almost no events, e.g. the first frame of a video converted to events: the template is then taken
         from the next packet that has them, at the box given to :meth:`init`."""
         b = self.box
-        crop = crop_around(b[0] + b[2] / 2, b[1] + b[3] / 2, crop_side(b, self.cfg.template_factor))
+        crop = crop_around(b[0] + b[2] / 2, b[1] + b[3] / 2, crop_side(b, self.cfg.template_factor, self.cfg.min_template_crop_px))
         z = self._frame(events, crop, self.cfg.template_size, t0_us, t1_us)
         if float((z[0, :2] != 0).any(0).float().mean()) >= MIN_TEMPLATE_ACTIVE:
             self._z_feat = self.runner.template(z)

@@ -118,7 +118,7 @@ class PairSampler:
         near = idx[np.abs(idx - i) <= sc.max_gap]
         j = int(rng.choice(near))
         zb, xb = seq.boxes[i], seq.boxes[j]
-        z_crop = crop_around(zb[0] + zb[2] / 2, zb[1] + zb[3] / 2, crop_side(zb, cfg.template_factor))
+        z_crop = crop_around(zb[0] + zb[2] / 2, zb[1] + zb[3] / 2, crop_side(zb, cfg.template_factor, cfg.min_template_crop_px))
         if sc.negative_prob > 0 and rng.random() < sc.negative_prob:
             x_crop, j = self._negative_crop(seq, i)
             if x_crop is not None:
