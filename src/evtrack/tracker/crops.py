@@ -47,6 +47,19 @@ def crop_around(cx: float, cy: float, side: float) -> tuple[float, float, float,
     return (cx - side / 2.0, cy - side / 2.0, side, side)
 
 
+def search_side(box: np.ndarray, cfg) -> float:
+    """Side of the search crop of ``box`` under a ``TrackerConfig``: ``search_factor`` x the box, at least
+    ``min_search_crop_px`` (training jitters where it is centred, tracking centres it on the motion guess)."""
+    return crop_side(box, cfg.search_factor, cfg.min_search_crop_px)
+
+
+def template_crop(box: np.ndarray, cfg) -> tuple[float, float, float, float]:
+    """The template crop of ``box`` under a ``TrackerConfig``: ``template_factor`` x the box, at least
+    ``min_template_crop_px``; one rule for training and tracking, so the two cannot drift apart."""
+    side = crop_side(box, cfg.template_factor, cfg.min_template_crop_px)
+    return crop_around(box[0] + box[2] / 2, box[1] + box[3] / 2, side)
+
+
 def box_to_crop(box: np.ndarray, crop: tuple[float, float, float, float]) -> np.ndarray:
     """Sensor ``x, y, w, h`` box -> normalised ``cx, cy, w, h`` in the crop."""
     x0, y0, s, _ = crop

@@ -26,7 +26,14 @@ from evtrack.network.inputs import frame_representation
 from evtrack.network.model import SDTrackNet
 from evtrack.shipped import SHIPPED_CHECKPOINT, resolve_checkpoint, shipped_checkpoint, shipped_checkpoints  # noqa: F401  (re-exported)
 from evtrack.tokens import block_input_tokens
-from evtrack.tracker.crops import check_init_box, clip_box, crop_around, crop_side, crop_to_box
+from evtrack.tracker.crops import (
+    check_init_box,
+    clip_box,
+    crop_around,
+    crop_to_box,
+    search_side,
+    template_crop,
+)
 
 DEFAULT_SIZE_LR = 0.5
 DEFAULT_MIN_SCORE = 0.0
@@ -174,8 +181,7 @@ class Tracker:
         """Cache the template features of the current box in ``events``, unless the crop (returned) holds
         almost no events, e.g. the first frame of a video converted to events: the template is then taken
         from the next packet that has them, at the box given to :meth:`init`."""
-        b = self.box
-        crop = crop_around(b[0] + b[2] / 2, b[1] + b[3] / 2, crop_side(b, self.cfg.template_factor, self.cfg.min_template_crop_px))
+        crop = template_crop(self.box, self.cfg)
         z = self._frame(events, crop, self.cfg.template_size, t0_us, t1_us)
         if float((z[0, :2] != 0).any(0).float().mean()) >= MIN_TEMPLATE_ACTIVE:
             self._z_feat = self.runner.template(z)
@@ -277,7 +283,7 @@ class Tracker:
         (sensor pixels) it covers: a ``search_factor`` square around the box shifted by the motion prior.
         Public so that measurements (``benchmarks/pruning.py``) time the network on a real crop."""
         b = self.box
-        side = crop_side(b, self.cfg.search_factor, self.cfg.min_search_crop_px)
+        side = search_side(b, self.cfg)
         guess = np.array([b[0] + b[2] / 2, b[1] + b[3] / 2]) + self.motion * self._velocity
         crop = crop_around(guess[0], guess[1], side)
         return self._frame(events, crop, self.cfg.search_size, t0_us, t1_us), crop

@@ -22,7 +22,7 @@ from evtrack.datasets.sequence import interval_edges
 from evtrack.errors import UserError
 from evtrack.network.config import TrackerConfig
 from evtrack.network.inputs import Representation, frame_representation
-from evtrack.tracker.crops import box_to_crop, crop_around, crop_side
+from evtrack.tracker.crops import box_to_crop, crop_around, search_side, template_crop
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ class PairSampler:
         near = idx[np.abs(idx - i) <= sc.max_gap]
         j = int(rng.choice(near))
         zb, xb = seq.boxes[i], seq.boxes[j]
-        z_crop = crop_around(zb[0] + zb[2] / 2, zb[1] + zb[3] / 2, crop_side(zb, cfg.template_factor, cfg.min_template_crop_px))
+        z_crop = template_crop(zb, cfg)
         if sc.negative_prob > 0 and rng.random() < sc.negative_prob:
             x_crop, j = self._negative_crop(seq, i)
             if x_crop is not None:
@@ -129,7 +129,7 @@ class PairSampler:
         max_off = 0.5 * sc.center_jitter * np.sqrt(jw * jh)
         cx = xb[0] + xb[2] / 2 + rng.uniform(-1, 1) * max_off
         cy = xb[1] + xb[3] / 2 + rng.uniform(-1, 1) * max_off
-        side = crop_side(np.array([0, 0, jw, jh]), cfg.search_factor, cfg.min_search_crop_px)
+        side = search_side(np.array([0, 0, jw, jh]), cfg)
         # keep the true centre inside the crop (with a margin of half a feature cell)
         half = side / 2 * (1 - 1.0 / cfg.search_feat)
         cx = float(np.clip(cx, xb[0] + xb[2] / 2 - half, xb[0] + xb[2] / 2 + half))
@@ -158,13 +158,13 @@ class PairSampler:
         if hidden.size and rng.random() < 0.5:  # the target is there but hidden: crop where it would be
             j = int(rng.choice(hidden))
             b = seq.boxes[j]
-            side = crop_side(b, cfg.search_factor, cfg.min_search_crop_px)
+            side = search_side(b, cfg)
             off = rng.uniform(-0.25, 0.25, 2) * side
             return crop_around(b[0] + b[2] / 2 + off[0], b[1] + b[3] / 2 + off[1], side), j
         idx = np.flatnonzero(seq.valid)
         j = int(rng.choice(idx[np.abs(idx - i) <= sc.max_gap]))
         b = seq.boxes[j]
-        side = crop_side(b, cfg.search_factor, cfg.min_search_crop_px) * float(np.exp(rng.normal(0.0, sc.scale_jitter)))
+        side = search_side(b, cfg) * float(np.exp(rng.normal(0.0, sc.scale_jitter)))
         hgt, wid = seq.sensor_size
         for _ in range(20):  # a crop anywhere on the sensor that does not touch the target box
             cx, cy = rng.uniform(0, wid), rng.uniform(0, hgt)
