@@ -31,6 +31,7 @@ from evtrack.io import atomic
 from evtrack.metrics.ope import OPEResult
 from evtrack.metrics.report import score_sequences, summary_json
 from evtrack.metrics.results import write_boxes
+from evtrack.metrics.tre import score_tre, tre_runs
 
 # Per-frame averages in Tracker.stats() that are aggregated frame-weighted across sequences.
 AVERAGED_STATS = ("sops", "macs", "transformer_sops", "energy_mj", "tokens_kept", "tokens_kept_frac")
@@ -47,6 +48,11 @@ class BenchmarkConfig:
     plot: bool = True
     label: str = "evtrack"
     max_frames: int | None = None  # track and score only the first N frames of each sequence
+    tre_segments: int = 0  # 0: one run per sequence (OPE); N: up to N runs from later frames (evtrack.metrics.tre)
+
+    def __post_init__(self) -> None:
+        if self.tre_segments < 0:
+            raise UserError(f"TRE segments must be >= 0 (0 = OPE), got {self.tre_segments}")
 
 
 @dataclass
@@ -214,19 +220,23 @@ def run_benchmark(
 
         if not dist.is_initialized():
             dist.init_process_group("gloo")
-    mine = shard(sequences, rank, world_size) if world_size > 1 else list(sequences)
+    tracked = tre_runs(sequences, config.tre_segments) if config.tre_segments else sequences
+    mine = shard(tracked, rank, world_size) if world_size > 1 else list(tracked)
     runs = _track_many(mine, make_tracker, track_fn, config, show=config.progress and rank == 0)
     if world_size > 1:
         runs = _gather(runs, rank, world_size)
         if runs is None:
             return None
     by_name = {r.name: r for r in runs}
-    ordered = {s.name: by_name[s.name] for s in sequences}
-    ope = score_sequences(sequences, {n: r.boxes for n, r in ordered.items()})
+    ordered = {s.name: by_name[s.name] for s in tracked}
+    boxes = {n: r.boxes for n, r in ordered.items()}
+    ope = score_tre(sequences, boxes) if config.tre_segments else score_sequences(sequences, boxes)
     stats = aggregate_stats(list(ordered.values()))
     summary = summary_json(ope, sequences, per_sequence=True)
     summary["stats"] = stats
     summary["label"] = config.label
+    summary["protocol"] = {"name": "tre", "segments": config.tre_segments, "runs": len(tracked)} if config.tre_segments \
+        else {"name": "ope"}
     summary["per_sequence_fps_wall"] = {n: r.n_frames / r.seconds if r.seconds > 0 else None for n, r in ordered.items()}
     report = BenchmarkReport(ope, ordered, stats, summary, config.out_dir)
     if config.out_dir is not None:

@@ -135,6 +135,14 @@ def add_held_out_arguments(p: argparse.ArgumentParser) -> None:
                    help="split inside each root (make-dataset --test 0 puts every sequence in train)")
 
 
+def add_tre_argument(p: argparse.ArgumentParser) -> None:
+    """``--tre N``: score with the temporal robustness evaluation (evtrack.metrics.tre) instead of OPE."""
+    p.add_argument("--tre", type=int, default=0, metavar="N",
+                   help="temporal robustness evaluation: up to N runs per sequence, each started from the ground "
+                        "truth at a later frame and run to the end, scored together per sequence (OTB uses 20; "
+                        "about N/2 times the tracking work). Default 0: one run from the first frame (OPE)")
+
+
 def held_out_sequences(args: argparse.Namespace, per_root: int | None) -> dict:
     """``load_roots`` of the ``add_held_out_arguments`` flags: key (name, or root/name) -> sequence."""
     from evtrack.datasets import load_roots

@@ -8,6 +8,7 @@ from evtrack.cli_options import (
     TRACKING_KEEP_DEFAULT,
     add_checkpoint_arguments,
     add_tracking_arguments,
+    add_tre_argument,
     checkpoint_argument,
     keep_help,
     tracking_options,
@@ -30,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_tracking_arguments(p)
     p.add_argument("--baseline", choices=("stationary", "centroid"), default=None,
                    help="run a non-learned reference tracker instead of a checkpoint")
+    add_tre_argument(p)
     p.add_argument("--no-count-ops", action="store_true",
                    help="skip SOP/MAC/energy counting (faster; fps is then the only cost figure)")
     p.add_argument("--workers", type=int, default=1, help="tracking processes on this machine")
@@ -88,9 +90,12 @@ def run(args: argparse.Namespace) -> int:
     from evtrack.datasets import load_dataset
     from evtrack.errors import UserError
     from evtrack.metrics.report import format_attribute_table, format_table, load_results_dir, score_sequences
+    from evtrack.metrics.tre import score_tre, tre_run_names
 
     if args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
+    if args.tre < 0:
+        raise UserError(f"--tre must be >= 0 (0 = one run per sequence), got {args.tre}")
     if args.baseline is not None:
         if args.checkpoint is not None or args.backbone is not None or args.keep is not None:
             raise UserError("--baseline cannot be combined with --checkpoint, --backbone or --keep")
@@ -103,13 +108,18 @@ def run(args: argparse.Namespace) -> int:
                         f"({', '.join(no_events[:4])}); benchmark needs recordings, evaluate needs only results")
     compare = {}
     for d in args.compare:  # fail on a bad comparison folder before hours of tracking
-        compare[Path(d).resolve().name] = score_sequences(sequences, load_results_dir(d, [s.name for s in sequences]),
-                                                          results_dir=d)
+        if args.tre:
+            runs = tre_run_names(sequences, args.tre)
+            compare[Path(d).resolve().name] = score_tre(sequences, load_results_dir(d, runs))
+        else:
+            compare[Path(d).resolve().name] = score_sequences(sequences, load_results_dir(d, [s.name for s in sequences]),
+                                                              results_dir=d)
 
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
     make_tracker = build_factory(args, threads)
     label = args.label or Path(args.out).resolve().name
-    config = BenchmarkConfig(out_dir=Path(args.out), workers=args.workers, progress=not args.no_progress, label=label)
+    config = BenchmarkConfig(out_dir=Path(args.out), workers=args.workers, progress=not args.no_progress, label=label,
+                             tre_segments=args.tre)
     report = run_benchmark(sequences, make_tracker, config)
     if report is None:  # a non-zero torchrun rank: rank 0 reports
         return 0
@@ -122,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         out = {k: v for k, v in report.summary.items() if k not in ("per_sequence", "per_sequence_fps_wall")}
         out.update(dataset=args.dataset, checkpoint=args.backbone or args.checkpoint, keep=args.keep, baseline=args.baseline,
-                   out=str(args.out), runtime=args.runtime, precision=args.precision)
+                   out=str(args.out), runtime=args.runtime, precision=args.precision,
+                   protocol=report.summary["protocol"])
         # cost figures also at the top level (per network call; see Tracker.stats)
         out.update({k: report.stats[k] for k in ("fps", "fps_wall", "sops", "macs", "transformer_sops", "energy_mj",
                                                   "tokens_kept", "tokens_kept_frac") if k in report.stats})
@@ -133,7 +144,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(out, default=float))
         return 0
     print(f"{args.dataset} {args.split}: {len(sequences)} sequences, {sum(len(s) for s in sequences)} frames, "
-          f"{'baseline=' + args.baseline if args.baseline else 'keep=' + (args.keep or 'dense')}")
+          f"{'baseline=' + args.baseline if args.baseline else 'keep=' + (args.keep or 'dense')}"
+          + (f"; TRE: {report.summary['protocol']['runs']} runs from up to {args.tre} start frames per sequence"
+             if args.tre else ""))
     print(format_table({label: report.ope, **compare}))
     st = report.stats
     parts = [f"fps (wall, per worker) {st['fps_wall']:.1f}"]

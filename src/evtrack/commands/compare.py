@@ -12,7 +12,13 @@ from __future__ import annotations
 
 import argparse
 
-from evtrack.cli_options import TRACKING_KEEP_DEFAULT, add_held_out_arguments, checkpoint_values, keep_help
+from evtrack.cli_options import (
+    TRACKING_KEEP_DEFAULT,
+    add_held_out_arguments,
+    add_tre_argument,
+    checkpoint_values,
+    keep_help,
+)
 
 METRICS = ("auc", "pr", "npr")
 COMPARED = ("auc", "pr")
@@ -30,20 +36,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--keep", default=None, help="for every checkpoint, " + keep_help(TRACKING_KEEP_DEFAULT))
     p.add_argument("--max-sequences", type=int, default=None, metavar="N", help="first N sequences of each root")
     p.add_argument("--workers", type=int, default=2, help="tracking processes (one torch thread each)")
+    add_tre_argument(p)
     p.add_argument("--json", default=None, metavar="PATH", help="write per-sequence scores and the table here")
     p.set_defaults(func=run)
 
 
-def score_checkpoint(checkpoint, sequences: dict, keep: str | None, workers: int) -> dict[str, dict[str, float]]:
+def score_checkpoint(checkpoint, sequences: dict, keep: str | None, workers: int,
+                     tre: int = 0) -> dict[str, dict[str, float]]:
     """Per-sequence AUC / PR / NPR of one checkpoint through the benchmark loop (a fresh tracker per
-    sequence)."""
+    sequence, or per run with ``tre`` > 0: evtrack.metrics.tre)."""
     from functools import partial
 
     from evtrack.benchmark_runner import BenchmarkConfig, run_benchmark
     from evtrack.tracker import load_tracker
 
     make = partial(load_tracker, checkpoint, keep=keep, n_threads=1)
-    report = run_benchmark(sequences, make, BenchmarkConfig(workers=workers, plot=False, progress=False))
+    report = run_benchmark(sequences, make, BenchmarkConfig(workers=workers, plot=False, progress=False,
+                                                            tre_segments=tre))
     return report.ope.per_sequence()
 
 
@@ -98,9 +107,12 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.json, "--json")
     sequences = held_out_sequences(args, args.max_sequences)
     t0 = time.perf_counter()
-    scores = {c: score_checkpoint(paths[c], sequences, args.keep, args.workers) for c in args.checkpoints}
+    if args.tre < 0:
+        raise UserError(f"--tre must be >= 0 (0 = one run per sequence), got {args.tre}")
+    scores = {c: score_checkpoint(paths[c], sequences, args.keep, args.workers, args.tre) for c in args.checkpoints}
     table = paired_table(scores)
     pruned = f", token-pruned with --keep {args.keep}" if args.keep else ""
+    pruned += f", TRE with up to {args.tre} runs per sequence" if args.tre else ""
     print(f"\n#### {len(sequences)} held-out sequences from {', '.join(args.data)}{pruned} "
           f"({time.perf_counter() - t0:.0f} s)\n")
     print("| checkpoint | AUC | PR | NPR | AUC vs first (+- s.e.) [95% CI] | PR vs first (+- s.e.) [95% CI] |")
@@ -114,6 +126,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         from evtrack.io import atomic
 
-        atomic.write_text(args.json, json.dumps({"data": args.data, "keep": args.keep, "table": table,
+        atomic.write_text(args.json, json.dumps({"data": args.data, "keep": args.keep, "tre": args.tre, "table": table,
                                                  "per_sequence": scores}, indent=1))
     return 0

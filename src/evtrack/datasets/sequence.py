@@ -64,6 +64,19 @@ class Sequence:
         times = None if self.frame_timestamps_us is None else self.frame_timestamps_us[:n]
         return replace(self, boxes=self.boxes[:n], absent=self.absent[:n], frame_timestamps_us=times)
 
+    def tail(self, start: int) -> Sequence:
+        """This sequence from annotated frame ``start`` on, named ``<name>@<start>``: a tracker started
+        there from the ground-truth box (temporal robustness evaluation, :mod:`evtrack.metrics.tre`).
+        Its frame times are resolved first (from the recording when the adapter left them to it)."""
+        if not 0 <= start < len(self):
+            raise UserError(f"sequence {self.name!r}: start frame {start} is outside its {len(self)} frames")
+        times = self.frame_timestamps_us
+        if times is None and self.events_path is not None:
+            times = self.frame_times_us()
+        times = None if times is None else times[start:]
+        return replace(self, name=f"{self.name}@{start}", boxes=self.boxes[start:], absent=self.absent[start:],
+                       frame_timestamps_us=times, frame_offset=self.frame_offset + start)
+
     def open(self, **options: Any):
         """Open the event recording (an ``evtrack.io`` EventReader, a context manager)."""
         if self.events_path is None:
