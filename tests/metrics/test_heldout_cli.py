@@ -92,3 +92,29 @@ def test_failures_on_a_recorded_dataset(tmp_path, capsys):
     lost = [s for s in data["sequences"] if s["loss"] is not None]
     assert lost and all(s["cause"] in CAUSES and s["cause"] != "none" for s in lost)
     assert "largest jump" in capsys.readouterr().out
+
+
+def test_compare_and_tune_with_tre(roots, checkpoint, tmp_path, monkeypatch, capsys):
+    """--tre: every sequence tracked again from later frames, scores pooled per sequence (metrics.tre)."""
+    from evtrack.metrics import tre
+
+    monkeypatch.setattr(tre, "MIN_RUN_FRAMES", 2)  # the tiny sequences are 4-9 frames long
+    blind = tmp_path / "blind.pt"
+    shutil.copy(checkpoint, blind)
+    set_tracking_options(blind, {"min_score": 0.99, "motion": 0.0})
+    out = tmp_path / "compare.json"
+    assert main(["compare", str(checkpoint), str(blind), "--data", roots[0], "--workers", "1", "--tre", "3",
+                 "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["tre"] == 3 and sorted(data["per_sequence"][str(blind)]) == sorted(LENGTHS)
+    assert "TRE with up to 3 runs" in capsys.readouterr().out
+    # the never-following tracker holds each run's first box: its TRE score is the constant tracker's
+    seqs = load_dataset("synthetic", roots[0], split="train")
+    const = tre.score_tre(seqs, {r.name: np.repeat(r.boxes[:1], len(r), 0) for r in tre.tre_runs(seqs, 3)})
+    assert data["table"][1]["auc"] == pytest.approx(const.auc, abs=1e-6)
+    out = tmp_path / "tune.json"
+    assert main(["tune", "--checkpoint", str(checkpoint), "--data", roots[0], "--min-score", "0.0", "--motion", "0",
+                 "--workers", "1", "--tre", "3", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["tre"] == 3
+    assert main(["compare", str(checkpoint), str(blind), "--data", roots[0], "--tre", "-2"]) == 2
+    assert "--tre must be >= 0" in capsys.readouterr().err

@@ -17,6 +17,7 @@ from evtrack.cli_options import (
     TRACKING_KEEP_DEFAULT,
     add_checkpoint_arguments,
     add_held_out_arguments,
+    add_tre_argument,
     keep_help,
 )
 
@@ -39,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--keep", default=None,
                    help="tune the token-pruned network and write min_score_pruned; " + keep_help(TRACKING_KEEP_DEFAULT))
     p.add_argument("--workers", type=int, default=2, help="grid points tracked in parallel (one thread each)")
+    add_tre_argument(p)
     p.add_argument("--write", action="store_true", help="store the best options in the checkpoint")
     p.add_argument("--json", default=None, metavar="PATH", help="write every row here")
     p.set_defaults(func=run)
@@ -51,9 +53,9 @@ def score_options(job: tuple) -> tuple[dict, dict]:
     from evtrack.benchmark_runner import BenchmarkConfig, run_benchmark
     from evtrack.tracker import load_tracker
 
-    checkpoint, sequences, keep, options = job
+    checkpoint, sequences, keep, options, tre = job
     make = partial(load_tracker, checkpoint, keep=keep, n_threads=1, **options)
-    report = run_benchmark(sequences, make, BenchmarkConfig(progress=False, plot=False))
+    report = run_benchmark(sequences, make, BenchmarkConfig(progress=False, plot=False, tre_segments=tre))
     return options, report.ope.summary()
 
 
@@ -93,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
+    if args.tre < 0:
+        raise UserError(f"--tre must be >= 0 (0 = one run per sequence), got {args.tre}")
     checkpoint = checkpoint_argument(args)
     name = args.backbone or args.checkpoint
     if args.write and (args.backbone or is_shipped_name(args.checkpoint)):
@@ -108,10 +112,11 @@ def run(args: argparse.Namespace) -> int:
     grid = [{"min_score": s, "motion": m} for s, m in itertools.product(args.min_score, motions)]
     t0 = time.perf_counter()
     rows = [{**options, **summary} for options, summary in
-            run_grid([(checkpoint, sequences, args.keep, o) for o in grid], args.workers)]
+            run_grid([(checkpoint, sequences, args.keep, o, args.tre) for o in grid], args.workers)]
     wall = time.perf_counter() - t0
     best = max(rows, key=lambda r: r["auc"])
     pruned = f", token-pruned with --keep {args.keep}" if args.keep else ""
+    pruned += f", TRE with up to {args.tre} runs per sequence" if args.tre else ""
     print(f"\n#### Online options of {name}{pruned} on {args.split} of {', '.join(args.data)} "
           f"({rows[0]['n_sequences']} sequences, {wall:.0f} s)\n")
     print("| min_score | motion | AUC | PR | NPR |")
@@ -131,6 +136,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         from evtrack.io import atomic
 
-        atomic.write_text(args.json, json.dumps({"checkpoint": name, "rows": rows, "best": chosen,
+        atomic.write_text(args.json, json.dumps({"checkpoint": name, "tre": args.tre, "rows": rows, "best": chosen,
                                                  "wall_s": wall}, indent=1))
     return 0
