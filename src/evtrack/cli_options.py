@@ -76,12 +76,16 @@ def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--motion", type=float, default=None,
                    help="constant-velocity prior 0..1 for the search crop and for coasting while lost "
                    "(default: the checkpoint's, else 0)")
+    p.add_argument("--window-power", type=float, default=None,
+                   help="power of the Hann window on the score map (> 0; higher keeps the box nearer its last "
+                   "position; default: the checkpoint's, else 1)")
 
 
 def tracking_options(args: argparse.Namespace) -> dict:
     """The ``load_tracker`` keyword arguments given on the command line (None = checkpoint default), with
     the runtime and its precision."""
     return {"min_score": getattr(args, "min_score", None), "motion": getattr(args, "motion", None),
+            "window_power": getattr(args, "window_power", None),
             "runtime": getattr(args, "runtime", "torch"), "precision": getattr(args, "precision", None)}
 
 

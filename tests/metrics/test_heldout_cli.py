@@ -41,9 +41,9 @@ def test_tune_scores_the_grid_over_several_roots_and_writes_the_best(roots, chec
     assert [(r["min_score"], r["motion"]) for r in data["rows"]] == [(0.0, 0.5), (0.99, 0.5)]
     assert all(r["n_sequences"] == 4 for r in data["rows"])  # two from each root: keyed root/name
     best = max(data["rows"], key=lambda r: r["auc"])
-    assert data["best"] == {"min_score": best["min_score"], "motion": 0.5}
+    assert data["best"] == {"min_score": best["min_score"], "motion": 0.5, "window_power": 1.0}
     assert load_checkpoint(checkpoint)["tracking"] == {**before, **data["best"]}
-    assert "| min_score | motion | AUC | PR | NPR |" in capsys.readouterr().out
+    assert "| min_score | motion | window_power | AUC | PR | NPR |" in capsys.readouterr().out
 
 
 def test_tune_refuses_the_test_split_and_a_missing_checkpoint(roots, checkpoint, tmp_path, capsys):
@@ -114,7 +114,8 @@ def test_compare_and_tune_with_tre(roots, checkpoint, tmp_path, monkeypatch, cap
     assert data["table"][1]["auc"] == pytest.approx(const.auc, abs=1e-6)
     out = tmp_path / "tune.json"
     assert main(["tune", "--checkpoint", str(checkpoint), "--data", roots[0], "--min-score", "0.0", "--motion", "0",
-                 "--workers", "1", "--tre", "3", "--json", str(out)]) == 0
-    assert json.loads(out.read_text())["tre"] == 3
+                 "--window-power", "1", "3", "--workers", "1", "--tre", "3", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["tre"] == 3 and [r["window_power"] for r in data["rows"]] == [1.0, 3.0]
     assert main(["compare", str(checkpoint), str(blind), "--data", roots[0], "--tre", "-2"]) == 2
     assert "--tre must be >= 0" in capsys.readouterr().err

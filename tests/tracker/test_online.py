@@ -239,3 +239,29 @@ def test_template_crop_floor_for_small_targets(clip):
     assert np.isclose(crop[0] + crop[2] / 2, plain[0] + plain[2] / 2)  # same centre
     big = np.array([boxes[0][0], boxes[0][1], 20.0, 20.0])  # above the floor: unchanged
     assert np.isclose(floored.init(first, big).search_crop[2], 40.0)
+
+
+def test_window_power_keeps_the_peak_near_the_last_position(tmp_path):
+    """A look-alike peak off-centre beats a weaker peak at the centre under the plain Hann window, not
+    under a sharper one; the power is a stored tracking option like min_score."""
+    from evtrack.network.checkpoint import set_tracking_options
+    from evtrack.network.head import decode_boxes, hann_window
+
+    n = small_tracker().cfg.search_feat
+    assert torch.equal(small_tracker(window_power=3.0).window, hann_window(n, n) ** 3)
+    logits = torch.full((1, n, n), -6.0)
+    centre, far = (n // 2, n // 2), (n // 2, n // 2 + 3)
+    logits[0, centre[0], centre[1]] = 0.0  # score 0.5 where the target was
+    logits[0, far[0], far[1]] = 4.0  # score 0.98 on a look-alike 3 cells away
+    out = {"score": logits, "offset": torch.zeros(1, 2, n, n), "size": torch.full((1, 2, n, n), 0.1)}
+    for power, expect in ((1.0, far), (4.0, centre)):
+        boxes, score = decode_boxes(out, small_tracker(window_power=power).window)
+        assert round(float(boxes[0, 0]) * n) == expect[1] and round(float(boxes[0, 1]) * n) == expect[0]
+        assert float(score[0]) == pytest.approx(0.98 if expect == far else 0.5, abs=0.01)  # raw, unwindowed
+    with pytest.raises(UserError, match="window_power must be > 0"):
+        small_tracker(window_power=0.0)
+    torch.manual_seed(0)
+    path = save_checkpoint(tmp_path / "c.pt", create_model("tiny", **SMALL))
+    assert load_tracker(path).window_power == 1.0
+    set_tracking_options(path, {"min_score": 0.3, "window_power": 2.0})
+    assert load_tracker(path).window_power == 2.0 and load_tracker(path, window_power=1.5).window_power == 1.5

@@ -1,8 +1,9 @@
 """evtrack tune: choose a checkpoint's online-tracking options on held-out sequences, then store them.
 
 A score threshold only means something for the network that produced the score, so min_score
-(below it the target counts as lost and the box coasts) and motion (constant-velocity prior) are
-chosen per checkpoint: every combination of the grid tracks the first --sequences sequences of each
+(below it the target counts as lost and the box coasts), motion (constant-velocity prior) and
+window_power (how sharply the Hann window keeps the box near its last position) are chosen per
+checkpoint: every combination of the grid tracks the first --sequences sequences of each
 --data root through the benchmark loop, the table gives AUC / PR / NPR over all of them, and
 --write stores the best (by AUC) in the checkpoint's tracking field, which load_tracker
 (and so every command) uses as its default. With --keep the network runs token-pruned and the best
@@ -37,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--min-score", type=float, nargs="+", default=list(DEFAULT_MIN_SCORES), help="thresholds to try")
     p.add_argument("--motion", type=float, nargs="+", default=None,
                    help="motion priors to try (default 0 0.5 1; with --keep: the checkpoint's stored value)")
+    p.add_argument("--window-power", type=float, nargs="+", default=None,
+                   help="Hann window powers to try (default: the checkpoint's stored value, else 1)")
     p.add_argument("--keep", default=None,
                    help="tune the token-pruned network and write min_score_pruned; " + keep_help(TRACKING_KEEP_DEFAULT))
     p.add_argument("--workers", type=int, default=2, help="grid points tracked in parallel (one thread each)")
@@ -64,7 +67,8 @@ def run_grid(jobs: list[tuple], workers: int) -> list[tuple[dict, dict]]:
     import sys
 
     def report(options: dict, summary: dict) -> None:
-        print(f"  min_score {options['min_score']:.2f} motion {options['motion']:.2f}: "
+        print(f"  min_score {options['min_score']:.2f} motion {options['motion']:.2f} "
+              f"window_power {options['window_power']:g}: "
               f"AUC {summary['auc']:.2f} PR {summary['pr']:.2f}", file=sys.stderr, flush=True)
 
     out = []
@@ -109,7 +113,14 @@ def run(args: argparse.Namespace) -> int:
     sequences = held_out_sequences(args, args.sequences)
     stored = load_checkpoint(checkpoint).get("tracking", {})
     motions = args.motion or ([stored.get("motion", 0.0)] if args.keep else list(DEFAULT_MOTIONS))
-    grid = [{"min_score": s, "motion": m} for s, m in itertools.product(args.min_score, motions)]
+    powers = args.window_power or [stored.get("window_power", 1.0)]
+    if any(not p > 0 for p in powers):
+        raise UserError(f"--window-power values must be > 0, got {powers}")
+    if args.keep and args.window_power:
+        raise UserError("--window-power with --keep: the pruned network shares the dense one's window; "
+                        "tune it without --keep")
+    grid = [{"min_score": s, "motion": m, "window_power": w}
+            for s, m, w in itertools.product(args.min_score, motions, powers)]
     t0 = time.perf_counter()
     rows = [{**options, **summary} for options, summary in
             run_grid([(checkpoint, sequences, args.keep, o, args.tre) for o in grid], args.workers)]
@@ -119,17 +130,18 @@ def run(args: argparse.Namespace) -> int:
     pruned += f", TRE with up to {args.tre} runs per sequence" if args.tre else ""
     print(f"\n#### Online options of {name}{pruned} on {args.split} of {', '.join(args.data)} "
           f"({rows[0]['n_sequences']} sequences, {wall:.0f} s)\n")
-    print("| min_score | motion | AUC | PR | NPR |")
-    print("|---|---|---|---|---|")
+    print("| min_score | motion | window_power | AUC | PR | NPR |")
+    print("|---|---|---|---|---|---|")
     for r in rows:
         mark = " **best**" if r is best else ""
-        print(f"| {r['min_score']:.2f} | {r['motion']:.2f} | {r['auc']:.2f}{mark} | {r['pr']:.2f} | {r['npr']:.2f} |")
+        print(f"| {r['min_score']:.2f} | {r['motion']:.2f} | {r['window_power']:g} | {r['auc']:.2f}{mark} | "
+              f"{r['pr']:.2f} | {r['npr']:.2f} |")
     if args.keep:
         chosen = {"min_score_pruned": best["min_score"]}
         if best["motion"] != stored.get("motion", 0.0):
             print(f"note: best motion with pruning is {best['motion']}; only min_score_pruned is written")
     else:
-        chosen = {"min_score": best["min_score"], "motion": best["motion"]}
+        chosen = {"min_score": best["min_score"], "motion": best["motion"], "window_power": best["window_power"]}
     if args.write:
         set_tracking_options(checkpoint, {**stored, **chosen})
         print(f"\nwrote tracking options {chosen} into {checkpoint}")

@@ -21,7 +21,8 @@ FORMAT_VERSION = 1
 # something for the network that produced the score); load_tracker uses them as defaults.
 # ``min_score_pruned`` replaces ``min_score`` when the network runs token-pruned (pruning lowers the
 # peak scores a little; tuned at the default keep schedule).
-TRACKING_OPTIONS = {"min_score": float, "min_score_pruned": float, "motion": float, "size_lr": float, "hann": bool}
+TRACKING_OPTIONS = {"min_score": float, "min_score_pruned": float, "motion": float, "size_lr": float, "hann": bool,
+                    "window_power": float}
 
 
 def save_checkpoint(

@@ -38,6 +38,7 @@ from evtrack.tracker.crops import (
 DEFAULT_SIZE_LR = 0.5
 DEFAULT_MIN_SCORE = 0.0
 DEFAULT_MOTION = 0.0
+DEFAULT_WINDOW_POWER = 1.0
 VELOCITY_SMOOTHING = 0.5  # weight of the newest displacement in the velocity estimate
 COAST_DECAY = 0.9  # velocity kept per frame while the target is lost
 # Op counting runs on every COUNT_EVERY-th network call (the 1st, the 1+N-th, ...): counting one call
@@ -84,6 +85,9 @@ class Tracker:
         model: the network; it is switched to eval mode and its BatchNorm folded (in place).
         sensor_size: ``(height, width)``; may also be given to :meth:`init`.
         hann: multiply the score map by a Hann window (penalises large jumps).
+        window_power: the window is raised to this power (> 0; 1 = OSTrack's window). A higher power keeps
+            the peak nearer the previous position: a look-alike in the search region must score much
+            higher than the target to take the box over.
         size_lr: how far the box size moves towards each new prediction (1 = no smoothing). Damping
             the size keeps one bad frame from growing the search region in a feedback loop.
         min_score: below this peak score the target is taken as lost/occluded in this packet and
@@ -106,6 +110,7 @@ class Tracker:
         *,
         sensor_size: tuple[int, int] | None = None,
         hann: bool = True,
+        window_power: float = DEFAULT_WINDOW_POWER,
         size_lr: float = DEFAULT_SIZE_LR,
         min_score: float = DEFAULT_MIN_SCORE,
         motion: float = DEFAULT_MOTION,
@@ -125,7 +130,10 @@ class Tracker:
         self.cfg = model.cfg
         self.sensor_size = tuple(sensor_size) if sensor_size is not None else None
         n = self.cfg.search_feat
-        self.window = hann_window(n, n) if hann else None
+        if not window_power > 0:
+            raise UserError(f"window_power must be > 0, got {window_power}")
+        self.window_power = float(window_power)
+        self.window = hann_window(n, n) ** self.window_power if hann else None
         self.represent = representation or frame_representation(self.cfg)
         if not 0.0 <= size_lr <= 1.0:
             raise UserError(f"size_lr must be in [0, 1], got {size_lr}")
