@@ -164,7 +164,7 @@ def test_benchmark_command_with_fake_tracker(dataset, tmp_path, monkeypatch, cap
     assert res["n_sequences"] == 2 and res["keep"] == "default" and res["stats"]["frames"] == 13
     # one fresh tracker per sequence; online options not given = the checkpoint's (None)
     assert created == [(None, "default", 1, {"count_ops": True, "min_score": None, "motion": None,
-                                                  "runtime": "torch", "precision": None})] * 2
+                                                  "window_power": None, "runtime": "torch", "precision": None})] * 2
     assert sorted(p.name for p in out.glob("*.txt")) == ["s1.txt", "s2.txt"]
 
     # the first run's folder can be compared against in a second run
