@@ -139,12 +139,24 @@ def add_held_out_arguments(p: argparse.ArgumentParser) -> None:
                    help="split inside each root (make-dataset --test 0 puts every sequence in train)")
 
 
-def add_tre_argument(p: argparse.ArgumentParser) -> None:
+TRE_HELP = ("temporal robustness evaluation: up to N runs per sequence, each started from the ground truth at a "
+            "later frame and run to the end, scored together per sequence (OTB uses 20; about N/2 times the "
+            "tracking work). Default 0: one run from the first frame (OPE)")
+
+
+def _tre_segments(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of runs per sequence, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0 = one run per sequence), got {value}")
+    return value
+
+
+def add_tre_argument(p: argparse.ArgumentParser, help_text: str = TRE_HELP) -> None:
     """``--tre N``: score with the temporal robustness evaluation (evtrack.metrics.tre) instead of OPE."""
-    p.add_argument("--tre", type=int, default=0, metavar="N",
-                   help="temporal robustness evaluation: up to N runs per sequence, each started from the ground "
-                        "truth at a later frame and run to the end, scored together per sequence (OTB uses 20; "
-                        "about N/2 times the tracking work). Default 0: one run from the first frame (OPE)")
+    p.add_argument("--tre", type=_tre_segments, default=0, metavar="N", help=help_text)
 
 
 def held_out_sequences(args: argparse.Namespace, per_root: int | None) -> dict:

@@ -118,5 +118,6 @@ def test_compare_and_tune_with_tre(roots, checkpoint, tmp_path, monkeypatch, cap
                  "--window-power", "1", "3", "--workers", "1", "--tre", "3", "--json", str(out)]) == 0
     data = json.loads(out.read_text())
     assert data["tre"] == 3 and [r["window_power"] for r in data["rows"]] == [1.0, 3.0]
-    assert main(["compare", str(checkpoint), str(blind), "--data", roots[0], "--tre", "-2"]) == 2
-    assert "--tre must be >= 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", str(checkpoint), str(blind), "--data", roots[0], "--tre", "-2"])
+    assert exc.value.code == 2 and "argument --tre: must be >= 0" in capsys.readouterr().err

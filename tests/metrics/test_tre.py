@@ -141,6 +141,7 @@ def test_benchmark_and_evaluate_commands(dataset, monkeypatch, tmp_path, capsys)
     # the same folder read as one run per sequence names what is missing
     assert main(["evaluate", str(out), "--dataset", "synthetic", "--root", root]) != 0
     assert "no result file" in capsys.readouterr().err
-    assert main(["benchmark", "--dataset", "synthetic", "--root", root, "--baseline", "stationary",
-                 "--tre", "-1", "--out", str(tmp_path / "x")]) != 0
-    assert "--tre must be >= 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # refused while parsing, before any tracking
+        main(["benchmark", "--dataset", "synthetic", "--root", root, "--baseline", "stationary",
+              "--tre", "-1", "--out", str(tmp_path / "x")])
+    assert exc.value.code == 2 and "argument --tre: must be >= 0" in capsys.readouterr().err

@@ -94,8 +94,6 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
-    if args.tre < 0:
-        raise UserError(f"--tre must be >= 0 (0 = one run per sequence), got {args.tre}")
     if args.baseline is not None:
         if args.checkpoint is not None or args.backbone is not None or args.keep is not None:
             raise UserError("--baseline cannot be combined with --checkpoint, --backbone or --keep")

@@ -107,8 +107,6 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.json, "--json")
     sequences = held_out_sequences(args, args.max_sequences)
     t0 = time.perf_counter()
-    if args.tre < 0:
-        raise UserError(f"--tre must be >= 0 (0 = one run per sequence), got {args.tre}")
     scores = {c: score_checkpoint(paths[c], sequences, args.keep, args.workers, args.tre) for c in args.checkpoints}
     table = paired_table(scores)
     pruned = f", token-pruned with --keep {args.keep}" if args.keep else ""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from evtrack.cli_options import add_tre_argument
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -20,9 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="test", help="dataset split the results belong to (default test)")
     p.add_argument("--compare", nargs="+", default=[], metavar="DIR", help="more results folders to rank alongside")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
-    p.add_argument("--tre", type=int, default=0, metavar="N",
-                   help="the folders hold the runs of `evtrack benchmark --tre N` (<seq>@<start>.txt): score them "
-                        "pooled per sequence (default 0: one <seq>.txt per sequence)")
+    add_tre_argument(p, "the folders hold the runs of `evtrack benchmark --tre N` (<seq>@<start>.txt): score "
+                        "them pooled per sequence (default 0: one <seq>.txt per sequence)")
     p.add_argument("--per-sequence", action="store_true", help="include every sequence's scores")
     p.add_argument("--plot", metavar="PNG", help="write success/precision plots of all compared results")
     p.set_defaults(func=run)
@@ -43,7 +44,6 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from evtrack.datasets import load_dataset
-    from evtrack.errors import UserError
     from evtrack.metrics.report import (
         format_attribute_table,
         format_table,
@@ -57,8 +57,6 @@ def run(args: argparse.Namespace) -> int:
         return _run_mot(args)
     # scoring needs the annotations only: sequence folders without event files are fine here
     sequences = load_dataset(args.dataset, args.root, args.split, require_events=False)
-    if args.tre < 0:
-        raise UserError(f"--tre must be >= 0 (0 = one run per sequence), got {args.tre}")
     names = tre_run_names(sequences, args.tre) if args.tre else [s.name for s in sequences]
     taken: set[str] = set()
     dirs = [args.results_dir, *args.compare]

@@ -99,8 +99,6 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
-    if args.tre < 0:
-        raise UserError(f"--tre must be >= 0 (0 = one run per sequence), got {args.tre}")
     checkpoint = checkpoint_argument(args)
     name = args.backbone or args.checkpoint
     if args.write and (args.backbone or is_shipped_name(args.checkpoint)):
