@@ -94,3 +94,12 @@ def test_prune_output_has_the_normal_file_mode(ckpt, tmp_path):
     finally:
         os.umask(old)
     assert oct(out.stat().st_mode & 0o777) == oct(0o644)
+
+
+def test_prune_reports_the_share_of_tokens_kept(ckpt, tmp_path, capsys):
+    # tiny: 64 template + 256 search tokens per block; --keep-template keeps the 64 whole
+    path, _ = ckpt
+    main(["prune", str(path), "--keep", "0.5", "--out", str(tmp_path / "a.pt")])
+    assert "(50.0% of the 320 tokens kept over the block stack)" in capsys.readouterr().out
+    main(["prune", str(path), "--keep", "0.5", "--keep-template", "--out", str(tmp_path / "b.pt")])
+    assert "(60.0% of the 320 tokens kept over the block stack, template tokens kept whole)" in capsys.readouterr().out

@@ -33,6 +33,7 @@ def run(args) -> int:
     from evtrack.network.checkpoint import load_checkpoint, load_state
     from evtrack.network.registry import build_model
     from evtrack.pruning import apply_pruning
+    from evtrack.pruning.select import kept_share
     from evtrack.shipped import resolve_checkpoint
     from evtrack.tokens import block_flag, block_input_tokens
 
@@ -54,13 +55,15 @@ def run(args) -> int:
         print(f"{out}: dense (no pruning)")
     else:
         keep = model.pruning["keep"]
-        blocks = model.token_stack().blocks
-        per_block = block_input_tokens(blocks, model.token_layout)
-        counts = [n for n, b in zip(per_block, blocks, strict=True) if block_flag(b, "prunable")]
+        stack = model.token_stack()
+        per_block = block_input_tokens(stack.blocks, model.token_layout)
+        counts = [n for n, b in zip(per_block, stack.blocks, strict=True) if block_flag(b, "prunable")]
         stage_tokens = "/".join(str(n) for i, n in enumerate(counts) if i == 0 or n != counts[i - 1])
+        whole = "" if model.pruning["prune_template"] else ", template tokens kept whole"
+        share = kept_share(stack.blocks, model.token_layout, stack.keep, stack.keep_maps)
         kv = ("from all tokens" if model.pruning["full_kv"] else
               "cached for skipped tokens" if model.pruning["cached_kv"] else "from kept tokens only")
         print(f"{out}: keep per prunable block {', '.join(f'{r:.3g}' for r in keep)} "
-              f"(mean {sum(keep) / len(keep):.1%} of {stage_tokens} tokens), mode {args.mode}, "
+              f"({share:.1%} of the {stage_tokens} tokens kept over the block stack{whole}), mode {args.mode}, "
               f"criterion {args.criterion}, attention keys/values {kv}")
     return 0

@@ -45,6 +45,22 @@ def map_keep_counts(
     return ks
 
 
+def kept_share(blocks, layout, ratios: Sequence[float], keep_maps: Sequence[str] = ()) -> float:
+    """Fraction of the prunable blocks' input tokens that a keep schedule runs (``ratios`` per block of the
+    stack), counting maps named in ``keep_maps`` whole and following layout changes between blocks."""
+    from evtrack.tokens import as_maps, block_flag, layout_after
+
+    kept = total = 0
+    for blk, ratio in zip(blocks, ratios, strict=True):
+        maps = as_maps(layout)
+        layout = layout_after(blk, layout)
+        if not block_flag(blk, "prunable"):
+            continue
+        total += sum(m.h * m.w for m in maps)
+        kept += sum(map_keep_counts(maps, ratio, keep_maps))
+    return kept / total if total else 1.0
+
+
 def select_indices(
     scores: torch.Tensor,
     maps: Sequence[TokenMap],
