@@ -14,6 +14,16 @@ SHARED = Path(os.environ.get("EVTRACK_SHARED", Path(__file__).resolve().parents[
 NO_SHARED_DATA = "real sample data not found at"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _graph_cache(tmp_path_factory):
+    """Graphs exported by the tests (``--runtime onnx``, and ``auto`` on track/live) go to a temporary cache,
+    never the user's ~/.cache/evtrack; subprocesses inherit it. Exports take a second or two each."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("EVTRACK_CACHE", str(tmp_path_factory.mktemp("evtrack-cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     path = SHARED / "data"

@@ -9,9 +9,9 @@ import argparse
 import math
 from pathlib import Path
 
-RUNTIME_HELP = ("what runs the network: torch (eager; the only one that counts SOPs/energy), onnx (ONNX Runtime) "
-                "or openvino; the graph is exported on first use and cached in $EVTRACK_CACHE (default "
-                "~/.cache/evtrack); onnx/openvino need `pip install 'evtrack[runtimes]'` (default torch)")
+RUNTIME_HELP = ("what runs the network: torch (eager; the only one that counts SOPs/energy), onnx (ONNX Runtime), "
+                "openvino (needs `pip install 'evtrack[runtimes]'`), or auto (onnx unless SOPs are counted, then "
+                "torch); the graph is exported on first use and cached in $EVTRACK_CACHE (default ~/.cache/evtrack)")
 PRECISION_HELP = ("inference precision: f32 (default), or bf16 / f16 with --runtime openvino (faster on CPUs that "
                   "have them; boxes then differ from float32)")
 
@@ -59,17 +59,19 @@ def checkpoint_argument(args: argparse.Namespace) -> Path | None:
     return resolve_checkpoint(args.checkpoint, "--checkpoint", folders=getattr(args, "checkpoint_folders", True))
 
 
-def add_runtime_arguments(p: argparse.ArgumentParser, runtimes: bool = True) -> None:
-    """``--runtime`` (unless ``runtimes`` is False) and ``--precision``."""
+def add_runtime_arguments(p: argparse.ArgumentParser, runtimes: bool = True, default: str = "torch") -> None:
+    """``--runtime`` (unless ``runtimes`` is False; ``default``: "auto" for the tracking commands, "torch" for
+    those that measure, whose figures BENCHMARKS.md reports with torch) and ``--precision``."""
     if runtimes:
-        p.add_argument("--runtime", choices=("torch", "onnx", "openvino"), default="torch", help=RUNTIME_HELP)
+        p.add_argument("--runtime", choices=("auto", "torch", "onnx", "openvino"), default=default,
+                       help=f"{RUNTIME_HELP} (default {default})")
     p.add_argument("--precision", choices=("f32", "bf16", "f16"), default=None, help=PRECISION_HELP)
 
 
-def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
+def add_tracking_arguments(p: argparse.ArgumentParser, runtime_default: str = "torch") -> None:
     """Online-tracking options shared by track, demo, benchmark and live (default: the checkpoint's), with
     the runtime flags (:func:`add_runtime_arguments`)."""
-    add_runtime_arguments(p)
+    add_runtime_arguments(p, default=runtime_default)
     p.add_argument("--min-score", type=float, default=None,
                    help="below this peak score the target counts as lost and the box coasts "
                    "(default: the value stored in the checkpoint, else 0)")
@@ -81,12 +83,15 @@ def add_tracking_arguments(p: argparse.ArgumentParser) -> None:
                    "position; default: the checkpoint's, else 1)")
 
 
-def tracking_options(args: argparse.Namespace) -> dict:
+def tracking_options(args: argparse.Namespace, count_ops: bool = False) -> dict:
     """The ``load_tracker`` keyword arguments given on the command line (None = checkpoint default), with
-    the runtime and its precision."""
+    the runtime ("auto" resolved: torch when ``count_ops``, see ``resolve_runtime``) and its precision."""
+    from evtrack.runtime.runners import resolve_runtime
+
     return {"min_score": getattr(args, "min_score", None), "motion": getattr(args, "motion", None),
             "window_power": getattr(args, "window_power", None),
-            "runtime": getattr(args, "runtime", "torch"), "precision": getattr(args, "precision", None)}
+            "runtime": resolve_runtime(getattr(args, "runtime", "torch"), count_ops),
+            "precision": getattr(args, "precision", None)}
 
 
 OPS_KEYS = ("sops", "macs", "transformer_sops", "energy_mj", "tokens_kept", "tokens_kept_frac", "ops_frames")

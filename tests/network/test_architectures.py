@@ -255,5 +255,5 @@ def test_prune_cli_per_stage_on_qkformer(tmp_path, capsys):
     src = save_checkpoint(tmp_path / "qk.pt", active(cfg))
     out = tmp_path / "qk_pruned.pt"
     assert main(["prune", str(src), "--keep", "1.0/0.5", "--out", str(out)]) == 0
-    assert "of 320/80 tokens" in capsys.readouterr().out
+    assert "(90.0% of the 320/80 tokens kept over the block stack)" in capsys.readouterr().out
     assert load_checkpoint(out)["pruning"]["keep"] == [1.0, 1.0, 0.5, 0.5]

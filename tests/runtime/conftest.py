@@ -1,4 +1,4 @@
-"""Runtime tests share one graph cache per session (exports take a second or two each)."""
+"""Runtime tests need both graph runtimes; they share the session's temporary graph cache (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,6 @@ import pytest
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _graph_cache(tmp_path_factory):
-    """Graphs exported by the tests go to a temporary cache, never the user's ~/.cache/evtrack."""
+def _runtimes_installed():
     pytest.importorskip("onnxruntime")
     pytest.importorskip("openvino")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("EVTRACK_CACHE", str(tmp_path_factory.mktemp("evtrack-cache")))
-    yield
-    mp.undo()

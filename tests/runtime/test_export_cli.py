@@ -81,8 +81,37 @@ def test_a_missing_runtime_says_how_to_install_it(monkeypatch):
         return real(name, *a, **k)
 
     monkeypatch.setattr(importlib, "import_module", fake)
-    with pytest.raises(UserError, match=r"pip install 'evtrack\[runtimes\]'"):
+    with pytest.raises(UserError, match=r"the onnxruntime package is not installed; install it with `pip install "
+                       r"onnxruntime==1\.32\.0`"):
         load_tracker(runtime="onnx")
+
+
+def test_a_missing_openvino_points_to_the_extra(monkeypatch):
+    real = importlib.import_module
+
+    def fake(name, *a, **k):
+        if name == "openvino":
+            raise ImportError("No module named 'openvino'")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(importlib, "import_module", fake)
+    with pytest.raises(UserError, match=r"pip install 'evtrack\[runtimes\]'"):
+        load_tracker(runtime="openvino")
+
+
+def test_auto_is_onnx_runtime_unless_ops_are_counted(monkeypatch):
+    import importlib.util
+
+    from evtrack.runtime.runners import resolve_runtime
+
+    assert resolve_runtime("auto") == "onnx"
+    assert resolve_runtime("auto", count_ops=True) == "torch"  # the op counter hooks the torch model
+    assert resolve_runtime("openvino", count_ops=True) == "openvino"  # explicit names pass through
+    assert load_tracker(runtime="auto").runner.name == "onnx"
+    assert load_tracker(runtime="auto", count_ops=True).runner.name == "torch"
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    assert resolve_runtime("auto") == "torch"  # without ONNX Runtime installed
 
 
 def test_unknown_runtime_is_named():

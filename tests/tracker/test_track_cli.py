@@ -79,3 +79,23 @@ def test_error_line_starts_its_own_line_after_a_progress_bar(tmp_path, capsys):
     line = [ln for ln in err.split("\n") if "error:" in ln][0]
     assert line.split("\r")[-1].startswith("evtrack track: error: ")
     assert "timestamps go backwards" in line
+
+
+def test_track_runs_on_onnx_runtime_by_default_unless_it_counts_ops(tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    from evtrack.commands.demo import load_sample
+
+    seq = load_sample()
+    init = ",".join(f"{v:.2f}" for v in seq.boxes[0])
+    runs = {}
+    for flags in ([], ["--no-count-ops"]):
+        out = tmp_path / f"boxes{len(flags)}.txt"
+        assert main(["track", str(seq.events_path), "--init", init, "--frames", "--json", "--out", str(out), *flags]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        runs[summary["runtime"]] = (summary, np.loadtxt(out, delimiter=","))
+    assert set(runs) == {"torch", "onnx"}  # counting SOPs needs torch; without, auto is ONNX Runtime
+    assert "sops" in runs["torch"][0] and "sops" not in runs["onnx"][0]
+    torch_boxes, onnx_boxes = runs["torch"][1], runs["onnx"][1]
+    assert torch_boxes.shape == onnx_boxes.shape == (len(seq), 4)
+    centre = lambda b: b[:, :2] + b[:, 2:] / 2  # noqa: E731
+    assert np.median(np.linalg.norm(centre(torch_boxes) - centre(onnx_boxes), axis=1)) < 2.0

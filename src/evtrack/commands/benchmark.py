@@ -77,7 +77,7 @@ def build_factory(args: argparse.Namespace, threads: int):
     except ImportError:  # package not re-exporting it yet: the defining module
         from evtrack.tracker.online import load_tracker
     options = {} if args.no_count_ops else {"count_ops": True}
-    options.update(tracking_options(args))
+    options.update(tracking_options(args, count_ops=not args.no_count_ops))
     return partial(load_tracker, checkpoint_argument(args), keep=args.keep, n_threads=threads, **options)
 
 
@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from evtrack.errors import UserError
     from evtrack.metrics.report import format_attribute_table, format_table, load_results_dir, score_sequences
     from evtrack.metrics.tre import score_tre, tre_run_names
+    from evtrack.runtime.runners import resolve_runtime
 
     if args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
@@ -130,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         out = {k: v for k, v in report.summary.items() if k not in ("per_sequence", "per_sequence_fps_wall")}
         out.update(dataset=args.dataset, checkpoint=args.backbone or args.checkpoint, keep=args.keep, baseline=args.baseline,
-                   out=str(args.out), runtime=args.runtime, precision=args.precision,
+                   out=str(args.out), runtime=resolve_runtime(args.runtime, not args.no_count_ops), precision=args.precision,
                    protocol=report.summary["protocol"])
         # cost figures also at the top level (per network call; see Tracker.stats)
         out.update({k: report.stats[k] for k in ("fps", "fps_wall", "sops", "macs", "transformer_sops", "energy_mj",

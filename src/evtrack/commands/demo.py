@@ -72,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
     t_total = time.perf_counter()
     checkpoint = checkpoint_argument(args)
     seq = load_sample()
-    tracker = load_tracker(checkpoint, keep=args.keep, n_threads=args.threads, count_ops=True,
-                           **tracking_options(args))
+    options = tracking_options(args, count_ops=True)
+    tracker = load_tracker(checkpoint, keep=args.keep, n_threads=args.threads, count_ops=True, **options)
     with seq.open() as reader:
         sensor = reader.info.sensor_size
         res = track_sequence(tracker, reader, seq.init_box, seq.frame_timestamps_us, progress=not args.json)
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         "npr": round(ope.npr, 2),
         "fps": round(res.fps, 1),
         "mean_latency_ms": round(1000 * float(res.latency_s[1:].mean()), 2),
-        "keep": args.keep or "1.0", "runtime": args.runtime,
+        "keep": args.keep or "1.0", "runtime": options["runtime"],
         **ops_summary(res.stats),
         "wall_s": round(time.perf_counter() - t_total, 2),
         **files,

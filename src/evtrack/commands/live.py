@@ -31,7 +31,7 @@ def register(subparsers) -> None:
                    help="model = the spiking transformer (default); the others are baselines")
     add_checkpoint_arguments(p, "checkpoint of --tracker model")
     p.add_argument("--keep", default=None, help=keep_help(TRACKING_KEEP_DEFAULT))
-    add_tracking_arguments(p)
+    add_tracking_arguments(p, runtime_default="auto")
     p.add_argument("--threads", type=int, default=None, help="CPU threads of torch and the runtime")
     p.add_argument("--latency-budget-ms", type=float, default=None, metavar="MS",
                    help="pick the token keep schedule per window (dense, official, default, 0.3) so that the p99 "

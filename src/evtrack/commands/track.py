@@ -44,7 +44,7 @@ def register(subparsers) -> None:
                    help="print one JSON summary (updates, fps, SOPs, energy, tokens kept) on stdout; the boxes "
                    "then go to --out, or into the JSON as 'boxes' without --out")
     p.add_argument("--no-count-ops", action="store_true", help="skip SOP/energy/token accounting")
-    add_tracking_arguments(p)
+    add_tracking_arguments(p, runtime_default="auto")
     p.set_defaults(func=run)
 
 
@@ -90,8 +90,9 @@ def run(args: argparse.Namespace) -> int:
             edges = np.arange(start, span[1] + window_us, window_us, dtype=np.int64)
         if len(edges) < 2:
             raise UserError(f"{args.recording}: fewer than two update intervals to track")
+        tracking = tracking_options(args, count_ops=not args.no_count_ops)
         tracker = load_tracker(checkpoint, keep=args.keep, n_threads=args.threads,
-                               count_ops=not args.no_count_ops, **tracking_options(args))
+                               count_ops=not args.no_count_ops, **tracking)
         t = time.perf_counter()
         res = track_sequence(tracker, reader, box, edges, progress=True)
         wall = time.perf_counter() - t
@@ -114,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         import json
 
         summary = {"recording": str(args.recording), "updates": len(res.boxes), "wall_s": round(wall, 3),
-                   "command_wall_s": round(command_s, 3), "fps": round(res.fps, 2), "keep": args.keep or "1.0", "runtime": args.runtime,
+                   "command_wall_s": round(command_s, 3), "fps": round(res.fps, 2), "keep": args.keep or "1.0", "runtime": tracking["runtime"],
                    **ops}
         if args.out:
             summary["out"] = str(args.out)

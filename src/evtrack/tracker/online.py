@@ -386,7 +386,8 @@ def load_tracker(
     (field ``tracking``, e.g. the ``min_score`` tuned for them; ``min_score_pruned`` when token-pruned)
     are the defaults of the :class:`Tracker`; ``tracker_options`` that are not None override them.
 
-    ``runtime`` picks what runs the network: "torch" (eager), "onnx" (ONNX Runtime) or "openvino". The
+    ``runtime`` picks what runs the network: "torch" (eager), "onnx" (ONNX Runtime), "openvino", or "auto"
+    (ONNX Runtime when installed and ``count_ops`` is off, else torch: ``resolve_runtime``). The
     graph runtimes export the (pruned) network on first use into the graph cache
     (``evtrack.runtime.cache``; ``$EVTRACK_CACHE``) and load it from there afterwards; ``checkpoint`` may
     also be a folder written by ``evtrack export``. ``precision`` ("f32", "bf16", "f16") is OpenVINO's
@@ -395,10 +396,11 @@ def load_tracker(
     schedule per frame from measured step times (graph runtimes; ``keep`` is then ignored); the caller
     reports each step's time to ``tracker.runner.record`` (``evtrack.live.StreamTracker`` does).
     """
-    from evtrack.runtime.runners import RUNTIMES
+    from evtrack.runtime.runners import AUTO, RUNTIMES, resolve_runtime
 
-    if runtime not in RUNTIMES:
-        raise UserError(f"runtime is {runtime!r}; expected one of {RUNTIMES}")
+    if runtime not in (*RUNTIMES, AUTO):
+        raise UserError(f"runtime is {runtime!r}; expected one of {(*RUNTIMES, AUTO)}")
+    runtime = resolve_runtime(runtime, bool(tracker_options.get("count_ops")))
     if n_threads is not None:
         if n_threads < 1:
             raise UserError(f"n_threads must be >= 1, got {n_threads}")
