@@ -88,10 +88,23 @@ def tracking_options(args: argparse.Namespace, count_ops: bool = False) -> dict:
     the runtime ("auto" resolved: torch when ``count_ops``, see ``resolve_runtime``) and its precision."""
     from evtrack.runtime.runners import resolve_runtime
 
+    checkpoint = getattr(args, "checkpoint", None)
+    if checkpoint and Path(checkpoint).is_dir():  # an export folder runs on a graph runtime only: no op counting
+        count_ops = False
     return {"min_score": getattr(args, "min_score", None), "motion": getattr(args, "motion", None),
             "window_power": getattr(args, "window_power", None),
             "runtime": resolve_runtime(getattr(args, "runtime", "torch"), count_ops),
             "precision": getattr(args, "precision", None)}
+
+
+def keep_label(given: str | None, pruning: dict | None) -> str:
+    """What a report says about the keep schedule: ``--keep`` as given, else the pruning stored in the checkpoint
+    or export folder (its per-block ratios), else "1.0" (dense)."""
+    if given:
+        return given
+    if pruning and pruning.get("keep"):
+        return ",".join(f"{r:g}" for r in pruning["keep"])
+    return "1.0"
 
 
 OPS_KEYS = ("sops", "macs", "transformer_sops", "energy_mj", "tokens_kept", "tokens_kept_frac", "ops_frames")

@@ -141,3 +141,23 @@ def test_a_cache_entry_written_meanwhile_by_another_process_is_kept(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["g"]  # no temporary folder left behind
     write_graphs(model, tmp_path / "g")  # `evtrack export` replaces
     assert not (first / "marker").exists()
+
+
+def test_track_reports_the_pruning_of_an_export_folder(tmp_path, capsys):
+    import json
+
+    from evtrack.cli import main
+    from evtrack.commands.demo import load_sample
+    from evtrack.pruning.schedule import default_schedule
+
+    folder = tmp_path / "graphs"
+    assert main(["export", "tiny", str(folder), "--keep", "default"]) == 0
+    seq = load_sample()
+    init = ",".join(f"{v:.2f}" for v in seq.boxes[0])
+    capsys.readouterr()
+    assert main(["track", str(seq.events_path), "--init", init, "--frames", "--json", "--checkpoint", str(folder),
+                 "--out", str(tmp_path / "b.txt")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    # the folder's pruning is fixed at export; the report used to say "1.0" (dense) for it
+    assert summary["runtime"] == "onnx"
+    assert summary["keep"] == ",".join(f"{r:g}" for r in default_schedule(4))

@@ -15,6 +15,7 @@ from evtrack.cli_options import (
     checkpoint_argument,
     format_ops,
     keep_help,
+    keep_label,
     ops_summary,
     tracking_options,
 )
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         "npr": round(ope.npr, 2),
         "fps": round(res.fps, 1),
         "mean_latency_ms": round(1000 * float(res.latency_s[1:].mean()), 2),
-        "keep": args.keep or "1.0", "runtime": options["runtime"],
+        "keep": keep_label(args.keep, res.stats.get("pruning")), "runtime": options["runtime"],
         **ops_summary(res.stats),
         "wall_s": round(time.perf_counter() - t_total, 2),
         **files,

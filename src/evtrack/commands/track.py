@@ -9,6 +9,7 @@ from evtrack.cli_options import (
     add_tracking_arguments,
     checkpoint_argument,
     format_ops,
+    keep_label,
     ops_summary,
     parse_box,
     tracking_options,
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         import json
 
         summary = {"recording": str(args.recording), "updates": len(res.boxes), "wall_s": round(wall, 3),
-                   "command_wall_s": round(command_s, 3), "fps": round(res.fps, 2), "keep": args.keep or "1.0", "runtime": tracking["runtime"],
+                   "command_wall_s": round(command_s, 3), "fps": round(res.fps, 2), "keep": keep_label(args.keep, res.stats.get("pruning")), "runtime": tracking["runtime"],
                    **ops}
         if args.out:
             summary["out"] = str(args.out)

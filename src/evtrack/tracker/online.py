@@ -487,6 +487,7 @@ def _load_exported(folder: Path, keep, n_threads, runtime: str, precision, track
         raise UserError(f"{folder}: the pruning of an exported folder is fixed ({fixed}); found keep={keep!r}; "
                         "re-export with --keep instead")
     model = build_model(TrackerConfig.from_dict(meta["config"], source=str(folder)))  # config only, no weights
+    model.pruning = meta.get("pruning")  # the graphs' fixed pruning, for stats() and reports
     runner = graph_runner(runtime, folder, meta, n_threads or torch.get_num_threads(), precision)
     return Tracker(model, runner=runner, **online_options(meta.get("tracking") or {}, bool(meta.get("pruning")),
                                                          tracker_options))
