@@ -72,29 +72,27 @@ def test_graphs_are_cached_by_checkpoint_and_pruning():
     assert len(list((cache.cache_root() / "graphs").iterdir())) == len(folders) + 1
 
 
-def test_a_missing_runtime_says_how_to_install_it(monkeypatch):
+def _without(monkeypatch, module: str) -> None:
+    """Make ``importlib.import_module(module)`` fail as if the package were not installed."""
     real = importlib.import_module
 
     def fake(name, *a, **k):
-        if name == "onnxruntime":
-            raise ImportError("No module named 'onnxruntime'")
+        if name == module:
+            raise ImportError(f"No module named {module!r}")
         return real(name, *a, **k)
 
     monkeypatch.setattr(importlib, "import_module", fake)
+
+
+def test_a_missing_runtime_says_how_to_install_it(monkeypatch):
+    _without(monkeypatch, "onnxruntime")
     with pytest.raises(UserError, match=r"the onnxruntime package is not installed; install it with `pip install "
                        r"onnxruntime==1\.32\.0`"):
         load_tracker(runtime="onnx")
 
 
 def test_a_missing_openvino_points_to_the_extra(monkeypatch):
-    real = importlib.import_module
-
-    def fake(name, *a, **k):
-        if name == "openvino":
-            raise ImportError("No module named 'openvino'")
-        return real(name, *a, **k)
-
-    monkeypatch.setattr(importlib, "import_module", fake)
+    _without(monkeypatch, "openvino")
     with pytest.raises(UserError, match=r"pip install 'evtrack\[runtimes\]'"):
         load_tracker(runtime="openvino")
 
