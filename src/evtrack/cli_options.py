@@ -85,15 +85,12 @@ def add_tracking_arguments(p: argparse.ArgumentParser, runtime_default: str = "t
 
 def tracking_options(args: argparse.Namespace, count_ops: bool = False) -> dict:
     """The ``load_tracker`` keyword arguments given on the command line (None = checkpoint default), with
-    the runtime ("auto" resolved: torch when ``count_ops``, see ``resolve_runtime``) and its precision."""
+    the runtime ("auto" resolved: ``resolve_runtime``) and its precision."""
     from evtrack.runtime.runners import resolve_runtime
 
-    checkpoint = getattr(args, "checkpoint", None)
-    if checkpoint and Path(checkpoint).is_dir():  # an export folder runs on a graph runtime only: no op counting
-        count_ops = False
+    runtime = resolve_runtime(getattr(args, "runtime", "torch"), count_ops, getattr(args, "checkpoint", None))
     return {"min_score": getattr(args, "min_score", None), "motion": getattr(args, "motion", None),
-            "window_power": getattr(args, "window_power", None),
-            "runtime": resolve_runtime(getattr(args, "runtime", "torch"), count_ops),
+            "window_power": getattr(args, "window_power", None), "runtime": runtime,
             "precision": getattr(args, "precision", None)}
 
 

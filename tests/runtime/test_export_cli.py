@@ -105,6 +105,7 @@ def test_auto_is_onnx_runtime_unless_ops_are_counted(monkeypatch):
     assert resolve_runtime("auto") == "onnx"
     assert resolve_runtime("auto", count_ops=True) == "torch"  # the op counter hooks the torch model
     assert resolve_runtime("openvino", count_ops=True) == "openvino"  # explicit names pass through
+    assert resolve_runtime("auto", count_ops=True, checkpoint=cache.cache_root()) == "onnx"  # a folder: graphs only
     assert load_tracker(runtime="auto").runner.name == "onnx"
     assert load_tracker(runtime="auto", count_ops=True).runner.name == "torch"
     real = importlib.util.find_spec

@@ -38,14 +38,15 @@ def require(module: str):
         raise UserError(f"the {module} package is not installed; install it with {how}") from None
 
 
-def resolve_runtime(runtime: str, count_ops: bool = False) -> str:
+def resolve_runtime(runtime: str, count_ops: bool = False, checkpoint: str | Path | None = None) -> str:
     """The runtime ``"auto"`` stands for: ONNX Runtime when it (and onnx, which the export needs) is installed
-    and no op counting is asked for (the op counter hooks the torch model), else torch. Measured: ONNX Runtime
-    runs the shipped network 1.5-1.9x faster than torch eager on every machine of BENCHMARKS.md, and faster
-    than OpenVINO with pruning. Any other name is returned unchanged."""
+    and no op counting is asked for (the op counter hooks the torch model), else torch; an export folder
+    (``checkpoint`` a directory) has no torch weights, so for it op counting does not count. Measured: ONNX
+    Runtime runs the shipped network 1.5-1.9x faster than torch eager on every machine of BENCHMARKS.md, and
+    faster than OpenVINO with pruning. Any other name is returned unchanged."""
     if runtime != AUTO:
         return runtime
-    if count_ops:
+    if count_ops and not (checkpoint is not None and Path(checkpoint).is_dir()):
         return "torch"
     found = all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
     return "onnx" if found else "torch"

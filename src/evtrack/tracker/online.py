@@ -400,14 +400,14 @@ def load_tracker(
 
     if runtime not in (*RUNTIMES, AUTO):
         raise UserError(f"runtime is {runtime!r}; expected one of {(*RUNTIMES, AUTO)}")
-    runtime = resolve_runtime(runtime, bool(tracker_options.get("count_ops")))
     if n_threads is not None:
         if n_threads < 1:
             raise UserError(f"n_threads must be >= 1, got {n_threads}")
         torch.set_num_threads(n_threads)
+    path = resolve_checkpoint(checkpoint)
+    runtime = resolve_runtime(runtime, bool(tracker_options.get("count_ops")), path)
     if runtime != "torch":
         tracker_options.pop("count_ops", None)
-    path = resolve_checkpoint(checkpoint)
     if path.is_dir():
         return _load_exported(path, keep, n_threads, runtime, precision, tracker_options)
     if precision not in (None, "f32") and runtime != "openvino":
