@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         out = {k: v for k, v in report.summary.items() if k not in ("per_sequence", "per_sequence_fps_wall")}
         out.update(dataset=args.dataset, checkpoint=args.backbone or args.checkpoint, keep=args.keep, baseline=args.baseline,
-                   out=str(args.out), runtime=resolve_runtime(args.runtime, not args.no_count_ops), precision=args.precision,
+                   out=str(args.out), runtime=resolve_runtime(args.runtime, not args.no_count_ops, args.checkpoint), precision=args.precision,
                    protocol=report.summary["protocol"])
         # cost figures also at the top level (per network call; see Tracker.stats)
         out.update({k: report.stats[k] for k in ("fps", "fps_wall", "sops", "macs", "transformer_sops", "energy_mj",
