@@ -147,6 +147,8 @@ def test_deterministic_across_worker_counts_and_randomized_sensors(tmp_path):
         m1 = json.loads((tmp_path / "o1" / "all" / name / "attributes.json").read_text())
         m2 = json.loads((tmp_path / "o2" / "all" / name / "attributes.json").read_text())
         assert m1["sensor"] == m2["sensor"] and m1["n_events"] == m2["n_events"]
+        h1 = (tmp_path / "o1" / "all" / name / "events.h5").read_bytes()
+        assert h1 == (tmp_path / "o2" / "all" / name / "events.h5").read_bytes()
     sensors = [json.loads((tmp_path / "o1" / "all" / n / "attributes.json").read_text())["sensor"] for n in "abc"]
     assert len({s["c_pos"] for s in sensors}) == 3  # each sequence draws its own sensor
     r = SensorRanges()

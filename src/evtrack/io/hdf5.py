@@ -219,7 +219,9 @@ class HDF5EventWriter(EventWriter):
         self._attrs = dict(attrs or {})
         h5py = _h5py()
         self._file = h5py.File(self._tmp, "w")
-        opts = {"compression": compression, "shuffle": compression is not None}
+        # no creation/modification times in the datasets' headers (h5py 3's default, stated here because
+        # the generator and convert-dataset promise byte-identical output for a seed)
+        opts = {"compression": compression, "shuffle": compression is not None, "track_times": False}
         if compression == "gzip":
             opts["compression_opts"] = 1  # level 1: most of the size gain at a fraction of the cost
         group = self._file.create_group("events")
@@ -230,7 +232,7 @@ class HDF5EventWriter(EventWriter):
             for name in _FIELDS
         }
         self._ms = self._file.create_dataset(
-            "ms_to_idx", shape=(0,), maxshape=(None,), dtype=np.uint64, chunks=(1 << 14,)
+            "ms_to_idx", shape=(0,), maxshape=(None,), dtype=np.uint64, chunks=(1 << 14,), track_times=False
         )
         self._n_written = 0
         self._buffer: list[np.ndarray] = []
@@ -286,7 +288,7 @@ class HDF5EventWriter(EventWriter):
         self._append_ms(np.array([self._n]))  # sentinel: boundary after the last event
         self._ms.attrs["origin_us"] = self._origin if self._origin is not None else 0
         if self._frames is not None:
-            self._file.create_dataset("frame_timestamps_us", data=self._frames)
+            self._file.create_dataset("frame_timestamps_us", data=self._frames, track_times=False)
         a = self._file.attrs
         for key, value in self._attrs.items():
             a[key] = value

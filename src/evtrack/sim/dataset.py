@@ -20,7 +20,6 @@ import os
 import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -130,31 +129,6 @@ def simulate_scene(scene: Scene, cfg: SequenceConfig, rng: np.random.Generator, 
     return n_total
 
 
-@contextmanager
-def _h5_without_timestamps():
-    """Make HDF5 datasets created inside the block carry no creation/modification times.
-
-    HDF5 stamps every dataset with the wall-clock time by default, so two runs with the same seed
-    would differ in a few header bytes. ``evtrack.io.HDF5EventWriter`` does not take a
-    ``track_times`` option (yet), so its datasets are created with ``track_times=False`` by default
-    while the block runs. Groups carry no times, so this makes the files byte-identical.
-    TODO: drop this once the io writer passes track_times=False itself.
-    """
-    import h5py
-
-    original = h5py.Group.create_dataset
-
-    def create_dataset(self, name, *args, **kwargs):
-        kwargs.setdefault("track_times", False)
-        return original(self, name, *args, **kwargs)
-
-    h5py.Group.create_dataset = create_dataset
-    try:
-        yield
-    finally:
-        h5py.Group.create_dataset = original
-
-
 def _write_text(path: Path, lines: list[str]) -> None:
     path.write_text("".join(line + "\n" for line in lines))
 
@@ -186,8 +160,8 @@ def write_sequence(seq_dir: str | Path, seed_seq: np.random.SeedSequence, cfg: S
     try:
         attrs = {"generator": "evtrack.sim", "generator_version": GENERATOR_VERSION,
                  "duration_us": int(round(scene.duration_s * 1e6))}
-        with _h5_without_timestamps(), HDF5EventWriter(tmp / "events.h5", sensor_size=scene.sensor_size,
-                                                       frame_timestamps_us=ts, attrs=attrs) as writer:
+        with HDF5EventWriter(tmp / "events.h5", sensor_size=scene.sensor_size, frame_timestamps_us=ts,
+                            attrs=attrs) as writer:
             n_events = simulate_scene(scene, cfg, np.random.default_rng(sim_seed), writer)
         _write_text(tmp / "groundtruth_rect.txt", [",".join(f"{v:.3f}" for v in b) for b in boxes])
         _write_text(tmp / "absent_label.txt", [str(int(a)) for a in absent])
