@@ -198,6 +198,18 @@ def test_aedat4_chunks_are_bounded_views_and_rereadable(tmp_path):
                 np.testing.assert_array_equal(got, ev[(ev["t"] >= t0) & (ev["t"] < t1)])
 
 
+def test_folder_lock_admits_one_run_at_a_time(tmp_path):
+    from evtrack.io.atomic import folder_lock
+
+    with folder_lock(tmp_path, "make-dataset") as lock:
+        with pytest.raises(UserError, match=rf"{tmp_path}: another make-dataset run is writing"):
+            with folder_lock(tmp_path, "make-dataset"):
+                pass
+        assert lock.read_bytes() == b""  # nothing run-specific in the folder
+    with folder_lock(tmp_path, "make-dataset"):  # released with the first holder
+        pass
+
+
 def test_atomic_write_text_replaces_whole_or_not_at_all(tmp_path, monkeypatch):
     from pathlib import Path
 

@@ -156,6 +156,23 @@ def test_deterministic_across_worker_counts_and_randomized_sensors(tmp_path):
     assert r.threshold[0] <= s.c_pos <= r.threshold[1] and r.hot_pixels[0] <= s.n_hot_pixels <= r.hot_pixels[1]
 
 
+def test_a_second_run_on_the_same_folder_is_refused(tmp_path, capsys):
+    # a second run started beside a first one (e.g. to add workers) converted the same sequence too,
+    # and the slower of the two failed with an OSError on its rename
+    from evtrack.io.atomic import folder_lock
+
+    src = tmp_path / "rgb"
+    write_otb(src, "a", n=4)
+    out = tmp_path / "ev"
+    out.mkdir()
+    with folder_lock(out, "convert-dataset"):
+        assert main(["convert-dataset", str(src), str(out), "--sensor-size", "36", "48", "--quiet"]) == 2
+        assert "another convert-dataset run is writing to this folder" in capsys.readouterr().err
+    assert not (out / "all").exists()
+    assert main(["convert-dataset", str(src), str(out), "--sensor-size", "36", "48", "--quiet"]) == 0
+    assert (out / "all" / "a" / "events.h5").is_file()
+
+
 def test_a_failing_sequence_is_reported_and_leaves_nothing(tmp_path, capsys):
     src = tmp_path / "rgb"
     write_otb(src, "good", n=4)

@@ -81,7 +81,8 @@ def test_same_seed_same_bytes(tmp_path):
     time.sleep(1.1)  # HDF5 stamps datasets with the time in seconds unless told not to
     make_dataset(tmp_path / "b", 1, 1, seed=5, workers=1, cfg=SMALL, show_progress=False)
     a, b = tree_bytes(tmp_path / "a"), tree_bytes(tmp_path / "b")
-    assert sorted(a) == sorted(b) and len(a) == 2 + 2 * len(FILES)
+    # README.md, dataset.json, the (empty) run lock, and each sequence's files
+    assert sorted(a) == sorted(b) and len(a) == 3 + 2 * len(FILES)
     assert a == b
     # different sequences differ; a different seed gives a different dataset
     assert a["train/synth_train_0000/events.h5"] != a["test/synth_test_0000/events.h5"]
@@ -121,6 +122,19 @@ def test_resuming_with_another_seed_or_config_is_refused(tmp_path):
     (tmp_path / "f/train/mine").mkdir(parents=True)
     with pytest.raises(UserError, match="no dataset.json"):
         make_dataset(tmp_path / "f", 1, 0, seed=1, cfg=SMALL, show_progress=False)
+
+
+def test_a_second_run_on_the_same_folder_is_refused(tmp_path):
+    from evtrack.errors import UserError
+    from evtrack.io.atomic import folder_lock
+
+    (tmp_path / "e").mkdir()
+    with folder_lock(tmp_path / "e", "make-dataset"):  # as a first run holds it
+        with pytest.raises(UserError, match="another make-dataset run is writing to this folder"):
+            make_dataset(tmp_path / "e", 1, 0, seed=1, cfg=SMALL, show_progress=False)
+    assert not (tmp_path / "e" / "train").exists()  # refused before any work
+    make_dataset(tmp_path / "e", 1, 0, seed=1, cfg=SMALL, show_progress=False)  # free again
+    assert (tmp_path / "e" / "train").is_dir()
 
 
 def test_cli_make_dataset_rejects_bad_arguments(tmp_path, capsys):

@@ -60,6 +60,35 @@ def write_text(path: str | Path, text: str) -> Path:
     return Path(path)
 
 
+@contextmanager
+def folder_lock(folder: str | Path, what: str) -> Iterator[Path]:
+    """Hold an exclusive lock on an output folder while a resumable command fills it.
+
+    Why: two runs of one command on one folder (a second one started to add workers while the first
+    still ran) convert the same sequence twice, and the slower one failed on its rename with an
+    OSError. The lock is the kernel's (``flock``), so it goes with the process: a run that crashed or
+    was killed leaves nothing to clean up. The lock file stays, empty, so that a folder made twice
+    with one seed is byte-identical. Where ``fcntl`` does not exist (Windows) nothing is locked.
+    """
+    folder = Path(folder)
+    path = folder / ".evtrack.lock"
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield path
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"{folder}: another {what} run is writing to this folder; wait for it to finish "
+                            "or stop it, then run the command again to resume") from None
+        yield path
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def check_writable(path: str | Path, what: str) -> Path:
     """Fail before the work starts when ``path`` cannot be written (``what`` names the option).
 

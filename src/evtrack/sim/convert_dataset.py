@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from evtrack.errors import EvtrackError, UserError
-from evtrack.io.atomic import write_text
+from evtrack.io.atomic import folder_lock, write_text
 from evtrack.sim.esim import SensorConfig
 from evtrack.sim.rgb_layouts import RGBSequence, find_sequences, read_sequence
 
@@ -166,8 +166,6 @@ def convert_dataset(source: str | Path, out: str | Path, cfg: ConvertConfig = Co
     Returns ``(converted now, [(sequence, error)], n already complete)``. A sequence that fails is
     reported and skipped (the others go on); nothing of it is left in ``out``.
     """
-    from tqdm import tqdm
-
     if workers < 1:
         raise UserError(f"--workers must be >= 1, got {workers}")
     source, out = Path(source), Path(out)
@@ -185,6 +183,14 @@ def convert_dataset(source: str | Path, out: str | Path, cfg: ConvertConfig = Co
             raise UserError(f"{source}: no sequence(s) named {sorted(missing)}")
     manifest = _manifest(cfg, source)
     out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out, "convert-dataset"):
+        return _convert_into(found, source, out, cfg, manifest, workers, show_progress)
+
+
+def _convert_into(found: dict, source: Path, out: Path, cfg: ConvertConfig, manifest: dict, workers: int,
+                  show_progress: bool) -> tuple[list[ConvertedSequence], list[tuple[str, str]], int]:
+    from tqdm import tqdm
+
     _check_resume(out, manifest)
     write_text(out / "dataset.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     tasks, n_done = [], 0

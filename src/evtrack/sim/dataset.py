@@ -192,14 +192,20 @@ def _make_one(task: tuple[str, str, int, int, SequenceConfig]) -> SequenceSummar
 def make_dataset(root: str | Path, n_train: int, n_test: int, seed: int, *, workers: int = 1,
                  cfg: SequenceConfig = SequenceConfig(), show_progress: bool = True) -> list[SequenceSummary]:
     """Generate (or complete) a dataset; already finished sequences are kept, not redone."""
-    from tqdm import tqdm
-
     if n_train < 0 or n_test < 0:
         raise UserError(f"sequence counts must be >= 0, got --train {n_train} --test {n_test}")
     if workers < 1:
         raise UserError(f"--workers must be >= 1, got {workers}")
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
+    with atomic.folder_lock(root, "make-dataset"):
+        return _make_into(root, n_train, n_test, seed, workers, cfg, show_progress)
+
+
+def _make_into(root: Path, n_train: int, n_test: int, seed: int, workers: int, cfg: SequenceConfig,
+               show_progress: bool) -> list[SequenceSummary]:
+    from tqdm import tqdm
+
     _check_resume(root, seed, cfg)
     for split in ("train", "test"):
         (root / split).mkdir(exist_ok=True)
