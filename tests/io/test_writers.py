@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import h5py
 import numpy as np
 import pytest
@@ -52,19 +50,6 @@ def test_hdf5_streaming_writer_matches_bulk(tmp_path):
         np.testing.assert_array_equal(a["ms_to_idx"][()], b["ms_to_idx"][()])
     with open_events(tmp_path / "s.h5") as reader:
         np.testing.assert_array_equal(reader.read_all(), ev)
-
-
-def test_hdf5_same_events_give_the_same_bytes(tmp_path):
-    # HDF5 can stamp datasets with the wall-clock time (h5py 3 does not by default; the writer asks
-    # for no times explicitly): a dataset made twice with one seed must be byte-identical
-    ev = random_events(5_000, duration_us=200_000, seed=14)
-    paths = []
-    for i in range(2):
-        paths.append(write_hdf5(tmp_path / f"{i}.h5", ev, sensor_size=(260, 346),
-                                frame_timestamps_us=_frames(200_000), attrs={"name": "seq"}))
-        if i == 0:
-            time.sleep(1.1)  # HDF5 times have a resolution of one second
-    assert paths[0].read_bytes() == paths[1].read_bytes()
 
 
 def test_hdf5_writer_is_atomic(tmp_path):
