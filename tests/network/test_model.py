@@ -168,3 +168,26 @@ def test_block_with_context_computes_the_full_outputs_of_the_kept_tokens():
         alone = blk(x[:, :, idx])
     assert torch.allclose(kept, full[:, :, idx], atol=1e-5)
     assert not torch.allclose(alone, full[:, :, idx], atol=1e-3)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("windowed", [False, True])
+def test_decode_boxes_reads_the_windowed_peak_cell(batch, windowed):
+    # decode_boxes runs in numpy once a frame; here the same decoding spelt out cell by cell in torch
+    from evtrack.network.head import decode_boxes, hann_window
+
+    g = torch.Generator().manual_seed(batch)
+    h, w = 16, 12
+    out = {"score": torch.randn(batch, h, w, generator=g) * 3, "offset": torch.rand(batch, 2, h, w, generator=g),
+           "size": torch.rand(batch, 2, h, w, generator=g)}
+    window = hann_window(h, w) ** 2 if windowed else None
+    boxes, scores = decode_boxes(out, window)
+    assert boxes.shape == (batch, 4) and scores.shape == (batch,) and boxes.dtype == scores.dtype == torch.float32
+    for i in range(batch):
+        p = torch.sigmoid(out["score"][i])
+        ranked = p * window if windowed else p
+        iy, ix = divmod(int(ranked.argmax()), w)
+        ox, oy = out["offset"][i, :, iy, ix]
+        expected = torch.stack([(ix + ox) / w, (iy + oy) / h, out["size"][i, 0, iy, ix], out["size"][i, 1, iy, ix]])
+        torch.testing.assert_close(boxes[i], expected)
+        assert float(scores[i]) == float(p[iy, ix])  # the raw peak score, before the window

