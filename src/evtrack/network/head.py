@@ -61,14 +61,14 @@ def decode_boxes(
     In numpy after the sigmoid: the tracker calls this once a frame on a 16x16 map, where a dozen small
     torch ops cost ~0.3 ms and numpy ~0.03 ms (the same float32 arithmetic, so the same boxes).
     """
-    score = torch.sigmoid(out["score"].detach()).numpy()
+    score = torch.sigmoid(out["score"].detach()).cpu().numpy()  # .cpu(): a no-op for the tracker's CPU maps
     b, h, w = score.shape
-    ranked = score * window.numpy() if window is not None else score
+    ranked = score * window.cpu().numpy() if window is not None else score
     idx = ranked.reshape(b, -1).argmax(1)
     iy, ix = idx // w, idx % w
     ar = np.arange(b)
-    off = out["offset"].detach().numpy()[ar, :, iy, ix]
-    size = out["size"].detach().numpy()[ar, :, iy, ix]
+    off = out["offset"].detach().cpu().numpy()[ar, :, iy, ix]
+    size = out["size"].detach().cpu().numpy()[ar, :, iy, ix]
     cx = (ix.astype(off.dtype) + off[:, 0]) / w
     cy = (iy.astype(off.dtype) + off[:, 1]) / h
     boxes = np.stack([cx, cy, size[:, 0], size[:, 1]], axis=1)
